@@ -1,0 +1,24 @@
+"""Errors that reach users: one line, naming the file and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["EcgShiftError", "BadInputError", "ModelFileError"]
+
+
+class EcgShiftError(Exception):
+    """Base class of every error ecgshift raises on purpose."""
+
+
+class BadInputError(EcgShiftError):
+    """An input file that cannot be read or used; ``str()`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | Path | None, problem: str) -> None:
+        self.path = None if path is None else str(path)
+        self.problem = " ".join(str(problem).split())  # always one line
+        super().__init__(self.problem if self.path is None else f"{self.path}: {self.problem}")
+
+
+class ModelFileError(BadInputError):
+    """A model file that is missing, corrupted or not an ecgshift model."""
