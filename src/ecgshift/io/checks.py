@@ -1,0 +1,63 @@
+"""Checks every reader applies, so bad input fails the same way whatever the format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ecgshift.errors import BadInputError
+
+__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts"]
+
+#: Sampling rates outside this range (Hz) are not plausible for a diagnostic ECG.
+MIN_FS, MAX_FS = 50.0, 20_000.0
+_UNIT_SCALE = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nu": 1.0, "": 1.0}
+
+
+def check_fs(fs: float | None, path: str | Path) -> float:
+    """A sampling rate in Hz that an ECG can have, or a one-line error."""
+    try:
+        value = float(fs)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise BadInputError(path, f"sampling rate {fs!r} is not a number") from None
+    if not np.isfinite(value) or not MIN_FS <= value <= MAX_FS:
+        raise BadInputError(path, f"sampling rate {fs!r} Hz is outside the plausible ECG range {MIN_FS:g}–{MAX_FS:g} Hz")
+    return value
+
+
+def to_millivolts(signal: np.ndarray, units: Sequence[str] | None, path: str | Path) -> np.ndarray:
+    """Scale each lead to mV from its unit ('mV', 'uV', 'V'; empty or 'NU' are taken as mV)."""
+    if not units:
+        return signal
+    scales = []
+    for unit in units:
+        key = (unit or "").strip().lower()
+        if key not in _UNIT_SCALE:
+            raise BadInputError(path, f"signal unit {unit!r} is not a voltage (expected mV, uV or V)")
+        scales.append(_UNIT_SCALE[key])
+    if all(s == 1.0 for s in scales):
+        return signal
+    return (signal * np.asarray(scales, dtype=np.float32)[:, None]).astype(np.float32)
+
+
+def check_signal(signal: np.ndarray, path: str | Path, *, allow_nan: bool = False) -> None:
+    """Reject empty, non-finite and entirely flat signals with a one-line reason.
+
+    ``allow_nan`` accepts NaN gaps (long recordings with dropouts: they are then
+    marked unanalysable downstream) but never infinities or an all-NaN signal.
+    """
+    if signal.size == 0 or signal.shape[-1] == 0:
+        raise BadInputError(path, "zero-length signal")
+    if np.isinf(signal).any():
+        raise BadInputError(path, "signal contains infinite values")
+    nan = np.isnan(signal)
+    if nan.any():
+        if not allow_nan:
+            raise BadInputError(path, f"signal contains NaN values ({int(nan.sum())} of {signal.size} samples)")
+        if nan.all():
+            raise BadInputError(path, "signal is entirely NaN")
+    spread = np.nanmax(signal, axis=-1) - np.nanmin(signal, axis=-1)
+    if np.all(spread <= 1e-6):
+        raise BadInputError(path, "flat signal: every lead is constant")
