@@ -43,7 +43,8 @@ def make(name: str, n_leads: int = 1, **kwargs: object) -> nn.Module:
 
 
 def trunk_modules(model: nn.Module) -> list[nn.Module]:
-    return [m for child_name, child in model.named_children() if child_name != "head" for m in child.modules()]
+    """Every module outside ``model.head``."""
+    return [m for key, child in model.named_children() if key != "head" for m in child.modules()]
 
 
 def set_only_dropout_to_train(model: nn.Module) -> None:
@@ -208,7 +209,10 @@ def test_transformer_tokenizer_gives_25_to_50_tokens_per_10_s_window() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kernel_s", "fs", "expected"), [(0.15, 100.0, 15), (0.28, 25.0, 7), (0.07, 100.0, 7), (0.001, 100.0, 1), (0.02, 100.0, 3)]
+    ("kernel_s", "fs", "expected"),
+    [(0.15, 100.0, 15), (0.28, 25.0, 7), (0.07, 100.0, 7), (0.001, 100.0, 1), (0.02, 100.0, 3)],
 )
-def test_kernel_samples_returns_nearest_odd_length_at_least_one(kernel_s: float, fs: float, expected: int) -> None:
+def test_kernel_samples_returns_nearest_odd_length_at_least_one(
+    kernel_s: float, fs: float, expected: int
+) -> None:
     assert kernel_samples(kernel_s, fs) == expected

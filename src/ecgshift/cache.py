@@ -87,9 +87,19 @@ def _file_digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def _code_digest() -> str:
+    """Hash of the code that turns files into descriptions and windows: changing it rebuilds the cache."""
+    package = Path(__file__).resolve().parent
+    files = sorted([*package.glob("io/*.py"), *package.glob("datasets/*.py"), *(package / n for n in ("record.py", "preprocess.py", "windows.py", "leads.py"))])
+    h = hashlib.sha256()
+    for path in files:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def dataset_key(dataset: Dataset, config: HarmonizeConfig | None = None) -> str:
-    """Hash of the content of every file the dataset depends on, its options, and the config."""
-    h = hashlib.sha256(f"v{CACHE_VERSION}|{dataset.name}|{json.dumps(_options(dataset), sort_keys=True)}".encode())
+    """Hash of the content of every file the dataset depends on, its options, the reading code, and the config."""
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{_code_digest()}|{dataset.name}|{json.dumps(_options(dataset), sort_keys=True)}".encode())
     for path in dataset.files():
         h.update(f"{path.relative_to(dataset.root)}|{_file_digest(path)}\n".encode())
     if config is not None:
@@ -102,13 +112,16 @@ def _options(dataset: Dataset) -> dict:
 
 
 def cached_description(dataset: Dataset, *, cache_dir: Path, key: str | None = None) -> pd.DataFrame:
-    """``dataset.describe()``, computed once per content hash."""
+    """``dataset.describe()``, computed once per content hash, with splits (always recomputed: they are cheap)."""
     key = key or dataset_key(dataset)
     path = Path(cache_dir) / f"{dataset.name}-desc-{key}" / "description.csv"
     if path.exists():
-        return pd.read_csv(path, dtype={"record_id": str, "patient_id": str, "path": str, "leads": str, "label": str}, keep_default_na=False, na_values=[""])
-    description = dataset.describe()
-    _atomic_write(path.parent, lambda tmp: description.to_csv(tmp / "description.csv", index=False))
+        dtypes = {"record_id": str, "patient_id": str, "path": str, "leads": str, "label": str}
+        description = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    else:
+        description = dataset.describe()
+        _atomic_write(path.parent, lambda tmp: description.to_csv(tmp / "description.csv", index=False))
+    description["split"] = dataset.splits(description)
     return description
 
 
@@ -155,12 +168,13 @@ def prepare(
     desc_key = dataset_key(dataset)
     key = hashlib.sha256(f"{desc_key}|{config.digest()}".encode()).hexdigest()[:16]
     entry = cache_dir / f"{dataset.name}-{key}"
+    description = cached_description(dataset, cache_dir=cache_dir, key=desc_key)
     if entry.exists() and not rebuild:
         windows, rejected = load_windows(entry)
-        meta = json.loads((entry / "meta.json").read_text())
-        return PrepareResult(windows, rejected, meta["n_records"], False, time.perf_counter() - start, entry)
+        split_of = dict(zip(description.record_id.astype(str), description.split))
+        windows.table["split"] = windows.table.record_id.map(split_of)  # splits follow the code, not the cache
+        return PrepareResult(windows, rejected, len(description), False, time.perf_counter() - start, entry)
 
-    description = cached_description(dataset, cache_dir=cache_dir, key=desc_key)
     rows = description.to_dict("records")
     jobs = [(dataset, row, config) for row in rows]
     parts, tables, rejected = [], [], []

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal as sps
@@ -129,11 +130,15 @@ def resample(signal: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
 
 def bandpass(signal: np.ndarray, fs: float, *, band_hz: tuple[float, float] = (0.5, 40.0), order: int = 3) -> np.ndarray:
     """Zero-phase Butterworth band-pass (``sosfiltfilt``); NaN gaps are filled with 0 first."""
-    low, high = band_hz
-    sos = sps.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
+    sos = _butter(order, tuple(band_hz), float(fs))
     data = np.nan_to_num(signal.astype(np.float64, copy=False))
     padlen = min(3 * (2 * len(sos) + 1), data.shape[-1] - 1)
     return sps.sosfiltfilt(sos, data, axis=-1, padlen=max(padlen, 0)).astype(np.float32)
+
+
+@lru_cache(maxsize=32)
+def _butter(order: int, band_hz: tuple[float, float], fs: float) -> np.ndarray:
+    return sps.butter(order, list(band_hz), btype="bandpass", fs=fs, output="sos")
 
 
 def normalize(windows: np.ndarray, *, eps: float = 1e-3) -> np.ndarray:

@@ -72,15 +72,30 @@ class RRIntervals:
         return int(self.rr_s.size)
 
 
+def _running_median(x: np.ndarray, width: int) -> np.ndarray:
+    """Median of each value's ``width`` neighbours (itself included), edge values repeated."""
+    half = width // 2
+    padded = np.concatenate([np.full(half, x[0]), x, np.full(half, x[-1])])
+    return np.median(sliding_window_view(padded, 2 * half + 1), axis=1)
+
+
 def rr_intervals(
-    beats: Beats, *, normal_only: bool = False, min_rr_s: float = 0.2, max_rr_s: float = 3.0
+    beats: Beats,
+    *,
+    normal_only: bool = False,
+    min_rr_s: float = 0.2,
+    max_rr_s: float = 3.0,
+    gap_ratio: float | None = 1.8,
 ) -> RRIntervals:
     """RR intervals between consecutive beats, without implausible ones.
 
     Intervals shorter than ``min_rr_s`` (0.2 s = 300 bpm: a double detection)
     or longer than ``max_rr_s`` (3 s: a missed beat, a pause or a stretch of
-    noise without beats) are dropped, so no interval spans a gap in the beat
-    sequence. With ``normal_only`` only intervals between two normally
+    noise without beats) are dropped, and so is any interval longer than
+    ``gap_ratio`` × the median of the 9 intervals around it (missed beats or
+    an unannotated stretch of noise at a fast rate: 1.8 keeps nearly every AF
+    interval but no interval that hides a whole beat), so no interval spans a
+    gap in the beat sequence. With ``normal_only`` only intervals between two normally
     conducted beats (:data:`NORMAL_SYMBOLS`) are kept, i.e. both intervals
     adjacent to an ectopic beat go. Successive differences are valid only
     where ``follows_previous`` is true.
@@ -93,6 +108,8 @@ def rr_intervals(
     t = t[order]
     rr = np.diff(t)
     keep = (rr >= min_rr_s) & (rr <= max_rr_s)
+    if gap_ratio is not None and rr.size:
+        keep &= rr <= gap_ratio * _running_median(np.clip(rr, min_rr_s, max_rr_s), 9)
     if normal_only:
         normal = np.isin(np.asarray(beats.symbol)[order], list(NORMAL_SYMBOLS))
         keep &= normal[:-1] & normal[1:]
@@ -250,6 +267,7 @@ class RRAFDetector:
     def _transform(values: np.ndarray) -> np.ndarray:
         v = np.array(values, dtype=float, copy=True)
         v[:, [0, 3]] = np.log(np.maximum(v[:, [0, 3]], 1e-4))
+        v[:, 1] = np.abs(v[:, 1] - 2.0 / 3.0)  # distance from a random series' TPR
         return np.nan_to_num(v, nan=0.0)
 
     @property

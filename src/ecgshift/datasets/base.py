@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, ClassVar, Iterator
 
+import numpy as np
 import pandas as pd
 
 from ecgshift import io
@@ -94,8 +95,18 @@ class Dataset:
         raise NotImplementedError
 
     def describe(self) -> pd.DataFrame:
-        """One row per record with :data:`DESCRIPTION_COLUMNS` (and dataset-specific extras)."""
+        """One row per record with :data:`DESCRIPTION_COLUMNS` but ``split`` (and dataset-specific extras)."""
         raise NotImplementedError
+
+    def splits(self, description: pd.DataFrame) -> np.ndarray:
+        """'train' / 'val' / 'test' per description row (deterministic, group-aware)."""
+        raise NotImplementedError
+
+    def description(self) -> pd.DataFrame:
+        """:meth:`describe` with the ``split`` column."""
+        out = self.describe()
+        out["split"] = self.splits(out)
+        return out
 
     def files(self) -> list[Path]:
         """Every file the description and windows depend on (for cache keys)."""
@@ -113,6 +124,6 @@ class Dataset:
 
     def records(self, description: pd.DataFrame | None = None) -> Iterator[Record]:
         """Records in description order (unreadable ones raise BadInputError)."""
-        description = self.describe() if description is None else description
+        description = self.description() if description is None else description
         for _, row in description.iterrows():
             yield self.read(row)

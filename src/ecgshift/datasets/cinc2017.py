@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ecgshift.datasets.base import Dataset, header_row, register_dataset
@@ -51,6 +52,7 @@ class CinC2017(Dataset):
         for record_id, raw in zip(table.record_id, table.raw_label):
             row = header_row(self.root / f"{record_id}.hea", self.root)
             rows.append({"record_id": record_id, "patient_id": None, "modality": self.modality, "label": CINC_LABELS[raw], "raw_label": raw, **row})
-        out = pd.DataFrame(rows)
-        out["split"] = group_split(out.record_id, out.label, fractions=(0.7, 0.15, 0.15), seed=2017)
-        return out
+        return pd.DataFrame(rows)
+
+    def splits(self, description: pd.DataFrame) -> np.ndarray:
+        return group_split(description.record_id, description.label, fractions=(0.7, 0.15, 0.15), seed=2017)

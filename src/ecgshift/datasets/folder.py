@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ecgshift import io
@@ -80,10 +81,11 @@ class Folder(Dataset):
                 facts = {**header_row(path, self.root), "path": row.path}
             patient = row.get("patient_id") or None
             rows.append({"record_id": Path(row.path).stem, "patient_id": patient, "modality": row.modality, "label": row.label, "fs_given": fs, **facts})
-        out = pd.DataFrame(rows)
-        groups = [p if p else f"record:{r}" for p, r in zip(out.patient_id.fillna(""), out.path)]
-        out["split"] = group_split(groups, out.label, seed=0)
-        return out
+        return pd.DataFrame(rows)
+
+    def splits(self, description: pd.DataFrame) -> np.ndarray:
+        groups = [p if p else f"record:{r}" for p, r in zip(description.patient_id.fillna(""), description.path)]
+        return group_split(groups, description.label.fillna(""), seed=0)
 
     def read(self, row: pd.Series, *, start_s: float = 0.0, end_s: float | None = None) -> Record:
         fs = row.get("fs_given")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ecgshift.datasets.base import Dataset, header_row, register_dataset
@@ -82,6 +83,7 @@ class PTBXL(Dataset):
                 "strat_fold": int(rec.strat_fold),
                 **header_row(path, self.root),
             })
-        out = pd.DataFrame(rows)
-        out["split"] = fold_split(out.strat_fold)
-        return out
+        return pd.DataFrame(rows)
+
+    def splits(self, description: pd.DataFrame) -> np.ndarray:
+        return fold_split(description.strat_fold)

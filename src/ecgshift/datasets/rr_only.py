@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ecgshift.datasets._annotated import annotated_row
@@ -46,8 +47,10 @@ class _AnnotationOnly(Dataset):
         out.insert(1, "patient_id", [p.stem for p in paths])
         out.insert(2, "modality", self.modality)
         out.insert(3, "label", self.labels(out))
-        out["split"] = group_split(out.patient_id, out.label, fractions=(0.6, 0.2, 0.2), seed=128)
         return out
+
+    def splits(self, description: pd.DataFrame) -> np.ndarray:
+        return group_split(description.patient_id, description.label, fractions=(0.6, 0.2, 0.2), seed=128)
 
     def labels(self, description: pd.DataFrame) -> list[str]:
         return ["AF" if s > 0 else "SR" for s in description.af_s]
@@ -69,6 +72,11 @@ class NSR2DB(_AnnotationOnly):
 
     def labels(self, description: pd.DataFrame) -> list[str]:
         return ["SR"] * len(description)
+
+    def describe(self) -> pd.DataFrame:
+        out = super().describe()
+        out["sr_s"] = out.duration_s  # sinus rhythm throughout, by the database's definition
+        return out
 
     def read(self, row: pd.Series, *, start_s: float = 0.0, end_s: float | None = None) -> Record:
         """Every NSR2DB record is sinus rhythm throughout: one SR interval over the whole record."""

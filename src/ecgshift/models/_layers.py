@@ -31,7 +31,7 @@ TARGET_STEM_FS = 50.0  # the stem conv downsamples any input rate to about this 
 
 
 def kernel_samples(kernel_s: float, fs: float) -> int:
-    """Length in samples of a kernel lasting ``kernel_s`` seconds at ``fs`` Hz: the nearest odd int, at least 1.
+    """Samples in a kernel lasting ``kernel_s`` seconds at ``fs`` Hz: the nearest odd int, at least 1.
 
     Odd lengths keep ``padding = k // 2`` "same"-sized, so strided branches and shortcuts agree.
 
@@ -63,7 +63,7 @@ def check_dropout_placement(placement: str) -> str:
 
 
 def trunk_dropout(p: float, placement: str) -> nn.Module:
-    """``nn.Dropout(p)`` when ``placement == "all"``, otherwise ``nn.Identity()`` (no dropout in the trunk)."""
+    """``nn.Dropout(p)`` if ``placement == "all"``, else ``nn.Identity()`` (a dropout-free trunk)."""
     return nn.Dropout(p) if check_dropout_placement(placement) == "all" else nn.Identity()
 
 
