@@ -35,6 +35,7 @@ __all__ = [
     "episodes_from_intervals",
     "burden",
     "window_burden",
+    "covered_fraction",
     "burden_per_hour",
     "episode_metrics",
     "pool_metrics",
@@ -174,6 +175,14 @@ def _covered_before(start: np.ndarray, end: np.ndarray, t: np.ndarray) -> np.nda
     cum = np.concatenate([[0.0], np.cumsum(end - start)])
     values = np.column_stack([cum[:-1], cum[1:]]).ravel()
     return np.interp(t, knots, values, left=0.0, right=cum[-1])
+
+
+def covered_fraction(episodes: Sequence[Episode], start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+    """Fraction of each window ``[start_s, end_s)`` covered by ``episodes`` (e.g. a window's reference AF share)."""
+    s, e = _union(episodes)
+    start, end = _as_1d("start_s", start_s), _as_1d("end_s", end_s)
+    covered = _covered_before(s, e, end) - _covered_before(s, e, start)
+    return np.divide(covered, end - start, out=np.zeros_like(covered), where=end > start)
 
 
 def burden(episodes: Sequence[Episode], *, analysable_s: float) -> float:

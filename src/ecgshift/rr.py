@@ -27,9 +27,8 @@ Everything is vectorized over segments; a 24-h Holter takes well under a second.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -92,7 +91,7 @@ def rr_intervals(
     Intervals shorter than ``min_rr_s`` (0.2 s = 300 bpm: a double detection)
     or longer than ``max_rr_s`` (3 s: a missed beat, a pause or a stretch of
     noise without beats) are dropped, and so is any interval longer than
-    ``gap_ratio`` × the median of the 9 intervals around it (missed beats or
+    ``gap_ratio`` × the median of the 21 intervals around it (missed beats or
     an unannotated stretch of noise at a fast rate: 1.8 keeps nearly every AF
     interval but no interval that hides a whole beat), so no interval spans a
     gap in the beat sequence. With ``normal_only`` only intervals between two normally
@@ -109,7 +108,7 @@ def rr_intervals(
     rr = np.diff(t)
     keep = (rr >= min_rr_s) & (rr <= max_rr_s)
     if gap_ratio is not None and rr.size:
-        keep &= rr <= gap_ratio * _running_median(np.clip(rr, min_rr_s, max_rr_s), 9)
+        keep &= rr <= gap_ratio * _running_median(np.clip(rr, min_rr_s, max_rr_s), 21)
     if normal_only:
         normal = np.isin(np.asarray(beats.symbol)[order], list(NORMAL_SYMBOLS))
         keep &= normal[:-1] & normal[1:]
@@ -209,15 +208,11 @@ def rr_features(
     wx = _windows(x, n_seg, window_beats, step_beats, np.nan)
     wd = _windows(d, n_seg, window_beats, step_beats, np.nan)
     wt = _windows(turn, n_seg, window_beats, step_beats, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean_rr = np.nanmean(wx, axis=1)
-            nrmssd = np.sqrt(np.nanmean(wd**2, axis=1)) / mean_rr
-            tpr = np.nanmean(wt, axis=1)
-            madsd = np.nanmedian(np.abs(wd), axis=1) / np.nanmedian(wx, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN features
+        nrmssd = np.sqrt(np.nanmean(wd**2, axis=1)) / np.nanmean(wx, axis=1)
+        tpr = np.nanmean(wt, axis=1)
+        madsd = np.nanmedian(np.abs(wd), axis=1) / np.nanmedian(wx, axis=1)
     entropy = _shannon_entropy(wx)
 
     first = np.arange(n_seg) * step_beats

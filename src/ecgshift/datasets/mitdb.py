@@ -4,7 +4,8 @@ Rhythm intervals come from the reference ``.atr`` annotations (``aux_note``
 '(AFIB', '(N', '(AFL', …). Records 201 and 202 come from the same subject, so
 they share a patient id and always fall in the same split; splits are by
 patient, stratified by whether the record contains AF (50/20/30, so that the
-test split holds more than one AF patient).
+test split holds more than one AF patient; with seed 0, validation holds 29 min and
+test 44 min of AF).
 
 Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database.
 IEEE Eng Med Biol 20(3):45-50 (2001).
@@ -55,4 +56,4 @@ class MITDB(Dataset):
         return out
 
     def splits(self, description: pd.DataFrame) -> np.ndarray:
-        return group_split(description.patient_id, description.label == "AF", fractions=(0.5, 0.2, 0.3), seed=360)
+        return group_split(description.patient_id, description.label == "AF", fractions=(0.5, 0.2, 0.3), seed=0)

@@ -1,0 +1,120 @@
+"""Draw a training set with a given modality mix at a fixed budget of windows.
+
+A mix gives each modality a share of the budget (``tecg=0.6,recg=0.2,hecg=0.2``);
+within a modality the draw is class-balanced (half AF, half SR). Where a
+modality-class pool holds fewer windows than its share asks for, every window
+is taken once and the rest is drawn **with replacement** (the training loop
+augments every draw, so repeats are not identical); the real counts are
+recorded in :class:`MixDraw` so a results table can say how often that happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ecgshift.cache import WindowSet, prepare
+from ecgshift.datasets import load_dataset
+from ecgshift.preprocess import HarmonizeConfig
+
+__all__ = ["MODALITY_DATASETS", "CLASSES", "parse_mix", "format_mix", "DrawCount", "MixDraw", "draw_mix", "load_modality_windows"]
+
+#: The public dataset standing for each modality.
+MODALITY_DATASETS = {"tecg": "cinc2017", "recg": "ptbxl", "hecg": "mitdb"}
+#: Classifier outputs, in order: index 0 = SR, index 1 = AF.
+CLASSES = ("SR", "AF")
+
+
+def parse_mix(text: str | dict) -> dict[str, float]:
+    """``"tecg=0.6,recg=0.2,hecg=0.2"`` → shares summing to 1 (given as weights; zero shares kept)."""
+    if isinstance(text, dict):
+        items = list(text.items())
+    else:
+        items = []
+        for part in str(text).split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise ValueError(f"mix entry {part!r} is not modality=share")
+            key, value = part.split("=", 1)
+            items.append((key.strip(), float(value)))
+    mix = {}
+    for key, value in items:
+        if key not in MODALITY_DATASETS:
+            raise ValueError(f"unknown modality {key!r} in mix; known: {', '.join(MODALITY_DATASETS)}")
+        if value < 0:
+            raise ValueError(f"mix share of {key} is negative")
+        mix[key] = float(value)
+    total = sum(mix.values())
+    if total <= 0:
+        raise ValueError("mix shares sum to zero")
+    return {key: value / total for key, value in mix.items()}
+
+
+def format_mix(mix: dict[str, float]) -> str:
+    return ",".join(f"{k}={v:.3g}" for k, v in mix.items())
+
+
+@dataclass(frozen=True)
+class DrawCount:
+    """How one modality-class pool was drawn from."""
+
+    modality: str
+    label: str
+    requested: int
+    available: int
+    drawn_unique: int
+    with_replacement: bool
+
+
+@dataclass(frozen=True, eq=False)
+class MixDraw:
+    """Indices drawn per modality (into that modality's pool) and the counts behind them."""
+
+    indices: dict[str, np.ndarray]
+    counts: list[DrawCount]
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(c) for c in self.counts])
+
+
+def draw_mix(labels: dict[str, np.ndarray], mix: dict[str, float], *, budget: int, seed: int) -> MixDraw:
+    """Class-balanced draw of ``budget`` windows split by ``mix`` from per-modality label arrays."""
+    rng = np.random.default_rng(seed)
+    indices, counts = {}, []
+    for modality, share in mix.items():
+        n_modality = int(round(budget * share))
+        chosen = []
+        for k, label in enumerate(CLASSES):
+            pool = np.flatnonzero(labels[modality] == label)
+            need = n_modality // 2 + (n_modality % 2 if k == 1 else 0)
+            if need == 0:
+                continue
+            if pool.size == 0:
+                raise ValueError(f"no {label} windows for {modality} in this split: the mix cannot be drawn")
+            if pool.size >= need:
+                take = rng.choice(pool, size=need, replace=False)
+            else:
+                take = np.concatenate([pool, rng.choice(pool, size=need - pool.size, replace=True)])
+            chosen.append(take)
+            counts.append(DrawCount(modality, label, need, int(pool.size), int(np.unique(take).size), bool(pool.size < need)))
+        indices[modality] = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=int)
+    return MixDraw(indices=indices, counts=counts)
+
+
+def load_modality_windows(
+    *, data_root: str | Path | None, cache_dir: str | Path, config: HarmonizeConfig = HarmonizeConfig(), modalities=tuple(MODALITY_DATASETS), on_record=None
+) -> dict[str, WindowSet]:
+    """AF and SR windows of each modality's public dataset (from the cache), all splits."""
+    out = {}
+    for modality in modalities:
+        dataset = load_dataset(MODALITY_DATASETS[modality], data_root=data_root)
+        result = prepare(dataset, config=config, cache_dir=cache_dir, on_record=on_record)
+        windows = result.windows
+        keep = windows.table.label.isin(CLASSES).to_numpy()
+        subset = windows.subset(keep)
+        out[modality] = WindowSet(x=np.ascontiguousarray(subset.x), table=subset.table, config=subset.config)
+    return out

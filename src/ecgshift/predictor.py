@@ -1,0 +1,135 @@
+"""The Python API for prediction: ``load_model()`` and ``model.predict(record_or_array, fs=..., mc=20)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecgshift.assets import asset_path
+from ecgshift.checkpoint import load_run
+from ecgshift.errors import BadInputError, ModelFileError
+from ecgshift.inference import mc_passes
+from ecgshift.network import MODALITY_CLASSES, EcgNet
+from ecgshift.preprocess import HarmonizeConfig
+from ecgshift.record import Record
+from ecgshift.shift import FeatureDensity
+from ecgshift.uncertainty import Predictions, entropy, summarize_samples
+from ecgshift.windows import window_record
+
+__all__ = ["EcgShiftModel", "RecordSummary", "load_model", "default_model_path"]
+
+
+def default_model_path() -> Path:
+    return asset_path("default_model")
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """One record's prediction, aggregated over its windows.
+
+    p_af: mean of the windows' p(AF); entropy: of that mean (nats); mutual_info:
+    mean over windows; shift_score: median over windows; modality: argmax of the
+    mean modality probabilities; refer: entropy or shift above the run's thresholds.
+    """
+
+    n_windows: int
+    p_af: float
+    label: str
+    entropy: float
+    mutual_info: float
+    shift_score: float
+    modality: str
+    modality_p: float
+    refer: bool
+    af_window_fraction: float
+
+
+class EcgShiftModel:
+    """A trained run, ready to predict. Construct with :func:`load_model`."""
+
+    def __init__(self, net: EcgNet, config: dict, density: FeatureDensity | None, *, source: str = "") -> None:
+        self.net = net
+        self.config = config
+        self.density = density
+        self.source = source
+        self.harmonize = HarmonizeConfig.from_dict(config["harmonize"])
+        self.temperature = float(config.get("temperature", 1.0))
+        self.referral = config.get("referral", {})
+
+    def __repr__(self) -> str:
+        return f"EcgShiftModel({self.config['model']}, mix={self.config.get('mix')}, source={self.source!r})"
+
+    def predict_windows(self, x: np.ndarray, *, mc: int = 20, fast: bool = True, start_s: np.ndarray | None = None) -> Predictions:
+        """Predictions for harmonized windows ``x`` (n, 1, samples)."""
+        passes = mc_passes(self.net, np.asarray(x, np.float32), T=mc, fast=fast, temperature=self.temperature)
+        stats = summarize_samples(passes.samples)
+        modality_probs = torch.softmax(torch.from_numpy(passes.modality_logits), -1).numpy()
+        shift = self.density.score(passes.features) if self.density is not None else np.full(len(x), np.nan)
+        refer = (stats.entropy > self.referral.get("entropy", np.inf)) | (shift > self.referral.get("shift_score", np.inf))
+        return Predictions(
+            p_af=stats.p_af,
+            entropy=stats.entropy,
+            mutual_info=stats.mutual_info,
+            std=stats.std,
+            modality=np.asarray(MODALITY_CLASSES)[modality_probs.argmax(1)] if len(x) else np.zeros(0, str),
+            modality_p=modality_probs.max(1) if len(x) else np.zeros(0),
+            shift_score=shift,
+            refer=refer,
+            start_s=np.arange(len(x)) * self.harmonize.window_s if start_s is None else np.asarray(start_s),
+        )
+
+    def predict(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, fast: bool = True) -> Predictions:
+        """Window-level predictions of a Record, or of an array (leads × samples, mV) sampled at ``fs`` Hz."""
+        record = self._as_record(record_or_array, fs)
+        windows = window_record(record, config=self.harmonize)
+        return self.predict_windows(windows.x, mc=mc, fast=fast, start_s=windows.start_s)
+
+    def summarize(self, predictions: Predictions) -> RecordSummary:
+        """Aggregate window predictions into one record-level call."""
+        if len(predictions) == 0:
+            raise ValueError("no windows to summarize")
+        p = float(predictions.p_af.mean())
+        h = float(entropy(np.array([1 - p, p])))
+        shift = float(np.median(predictions.shift_score))
+        modality_counts = {m: float(predictions.modality_p[predictions.modality == m].sum()) for m in MODALITY_CLASSES}
+        modality = max(modality_counts, key=modality_counts.get)
+        return RecordSummary(
+            n_windows=len(predictions),
+            p_af=p,
+            label="AF" if p >= 0.5 else "SR",
+            entropy=h,
+            mutual_info=float(predictions.mutual_info.mean()),
+            shift_score=shift,
+            modality=modality,
+            modality_p=float(np.mean(predictions.modality == modality)),
+            refer=bool(h > self.referral.get("entropy", np.inf) or shift > self.referral.get("shift_score", np.inf)),
+            af_window_fraction=float(np.mean(predictions.p_af >= 0.5)),
+        )
+
+    @staticmethod
+    def _as_record(record_or_array, fs: float | None) -> Record:
+        if isinstance(record_or_array, Record):
+            return record_or_array
+        array = np.asarray(record_or_array, dtype=np.float32)
+        if array.ndim == 1:
+            array = array[None]
+        if fs is None:
+            raise BadInputError("<array>", "give fs (Hz) with an array")
+        from ecgshift.io.checks import check_fs, check_signal
+
+        check_fs(fs, "<array>")
+        check_signal(array, "<array>")
+        return Record(signal=array, fs=float(fs), leads=tuple(f"ch{i}" for i in range(array.shape[0])), record_id="array")
+
+
+def load_model(path: str | Path | None = None) -> EcgShiftModel:
+    """A trained run folder (``model.safetensors`` + ``config.json``), or the default model shipped in the package."""
+    path = Path(path) if path is not None else default_model_path()
+    if path is None or not Path(path).exists():
+        raise ModelFileError(path, "model not found (train one with `ecgshift train --preset default`)")
+    net, config, extra = load_run(path)
+    density = FeatureDensity.from_tensors({k: v.numpy() for k, v in extra.items()}) if "density_means" in extra else None
+    return EcgShiftModel(net, config, density, source=str(path))
