@@ -318,14 +318,16 @@ def detect_af_rr(
     beats: Beats,
     *,
     detector: RRAFDetector | None = None,
-    normal_only: bool = False,
+    normal_only: bool = True,
     max_gap_s: float = 10.0,
     min_duration_s: float = 30.0,
 ) -> RRDetection:
     """Beats → RR intervals → features → per-segment AF probability → AF episodes (one call).
 
     ``detector`` defaults to an unfitted :class:`RRAFDetector` (the fixed
-    literature rule). Episode rules (``max_gap_s``, ``min_duration_s``) are
+    literature rule). ``normal_only`` drops the intervals next to ectopic
+    beats when the beats carry labels; beats from :func:`beats_from_signal`
+    are all 'N', so it changes nothing for them. Episode rules (``max_gap_s``, ``min_duration_s``) are
     those of :func:`ecgshift.episodes.episodes_from_windows`.
     """
     det = detector if detector is not None else RRAFDetector()

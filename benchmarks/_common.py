@@ -1,0 +1,40 @@
+"""Shared set-up for benchmark scripts: data root, cache, test windows per modality."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ecgshift.mixing import load_modality_windows
+from ecgshift.paths import cache_root
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_data_root() -> Path:
+    env = os.environ.get("ECGSHIFT_SHARED_DATA") or os.environ.get("ECGSHIFT_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data-root", type=Path, default=default_data_root())
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--model", type=Path, default=None, help="run folder (default: the shipped model)")
+    return p
+
+
+def modality_windows(args, modalities=("tecg", "recg", "hecg")):
+    return load_modality_windows(data_root=args.data_root, cache_dir=cache_root(args.cache_dir), modalities=modalities)
+
+
+def record_mean(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` per group, and the group keys, in first-seen order."""
+    keys, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    sums = np.bincount(inverse, weights=values)
+    counts = np.bincount(inverse)
+    order = np.argsort(first)
+    return (sums / counts)[order], keys[order]

@@ -1,0 +1,80 @@
+"""The default model on the public TEST splits, per modality, with 95 % bootstrap CIs.
+
+- tECG: CinC 2017 test split, A vs N, record level (mean window p(AF)); CIs over records.
+- rECG: PTB-XL fold 10, lead I, AF vs SR (one 10-s window per record).
+- hECG: MIT-BIH test records, 10-s windows (AF / SR by the 90 % rule); CIs by record (cluster bootstrap).
+Also ECE before / after temperature scaling, modality-recognition accuracy per modality,
+and the referral rule: share referred and accuracy of the non-referred.
+
+    python benchmarks/accuracy.py [--model RUN] [--mc 20]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from _common import modality_windows, parser, record_mean  # noqa: E402
+
+from ecgshift.evaluation import binary_metrics, expected_calibration_error  # noqa: E402
+from ecgshift.inference import deterministic  # noqa: E402
+from ecgshift.predictor import load_model  # noqa: E402
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--mc", type=int, default=20)
+    p.add_argument("--full-mc", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    model = load_model(args.model)
+    sets = modality_windows(args)
+    rows, extra = [], []
+    for modality, ws in sets.items():
+        test = ws.split("test")
+        y = (test.table.label.to_numpy() == "AF").astype(int)
+        pred = model.predict_windows(np.asarray(test.x), mc=args.mc, fast=not args.full_mc)
+        raw = torch.softmax(torch.from_numpy(deterministic(model.net, np.asarray(test.x)).logits), -1).numpy()[:, 1]
+        groups = test.table.record_id.to_numpy()
+        if modality == "tecg":  # record level
+            p_rec, keys = record_mean(pred.p_af, groups)
+            raw_rec, _ = record_mean(raw, groups)
+            y_rec, _ = record_mean(y.astype(float), groups)
+            m = binary_metrics(y_rec.astype(int), p_rec)
+            ece_raw = expected_calibration_error(y_rec.astype(int), raw_rec)
+            unit = f"records ({len(keys)})"
+        else:
+            m = binary_metrics(y, pred.p_af, groups=groups if modality == "hecg" else None)
+            ece_raw = expected_calibration_error(y, raw)
+            unit = f"windows ({len(y)}, {len(np.unique(groups))} records)"
+        keep = ~pred.refer
+        acc_kept = float(np.mean((pred.p_af[keep] >= 0.5) == y[keep])) if keep.any() else float("nan")
+        modality_acc = float(np.mean(pred.modality == modality))
+        rows.append({
+            "modality": modality, "unit": unit, "n_af": m.n_af, "n": m.n,
+            "accuracy": str(m.accuracy), "sensitivity": str(m.sensitivity), "specificity": str(m.specificity),
+            "auroc": str(m.auroc), "ece_raw": round(ece_raw, 4), "ece_scaled": str(m.ece),
+        })
+        extra.append({
+            "modality": modality, "modality_recognition_acc": round(modality_acc, 4),
+            "referred_share": round(float(pred.refer.mean()), 4), "acc_non_referred_windows": round(acc_kept, 4),
+            "acc_all_windows": round(float(np.mean((pred.p_af >= 0.5) == y)), 4),
+            "mean_mutual_info": float(pred.mutual_info.mean()), "mean_shift_score": float(np.median(pred.shift_score)),
+        })
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 30)
+    print(f"model: {model}  (MC Dropout T={args.mc}, {'full' if args.full_mc else 'fast head-only'} path; temperature {model.temperature:.3f})")
+    print(pd.DataFrame(rows).to_string(index=False))
+    print()
+    print(pd.DataFrame(extra).to_string(index=False))
+    print(f"\n(values: point [95% bootstrap CI]; {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

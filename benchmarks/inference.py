@@ -1,0 +1,68 @@
+"""Inference speed on this machine: windows/s for a single deterministic pass, full MC Dropout (T=20)
+and the fast head-only MC path (T=20), their ratios, and how closely the fast path's uncertainty
+tracks full MC Dropout on real test windows.
+
+    python benchmarks/inference.py [--model RUN] [--n 2000] [--T 20]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from _common import modality_windows, parser  # noqa: E402
+
+from ecgshift.inference import deterministic, mc_passes  # noqa: E402
+from ecgshift.predictor import load_model  # noqa: E402
+from ecgshift.uncertainty import summarize_samples  # noqa: E402
+
+
+def _timed(fn, repeats: int = 3):
+    best, out = np.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--T", type=int, default=20)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model)
+    sets = modality_windows(args)
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.asarray(ws.split("test").x) for ws in sets.values()])
+    x = x[rng.choice(len(x), size=min(args.n, len(x)), replace=False)]
+    n = len(x)
+    t_det, _ = _timed(lambda: deterministic(model.net, x))
+    torch.manual_seed(0)
+    t_full, full = _timed(lambda: mc_passes(model.net, x, T=args.T, fast=False, temperature=model.temperature), repeats=1)
+    t_fast, fast = _timed(lambda: mc_passes(model.net, x, T=args.T, fast=True, temperature=model.temperature))
+    a, b = summarize_samples(full.samples), summarize_samples(fast.samples)
+    placement = model.config["model_kwargs"].get("dropout_placement")
+    print(f"model: {model}; dropout placement: {placement}; {n} real test windows; {args.threads} threads")
+    print(f"{'path':<28}{'seconds':>9}{'windows/s':>12}{'× single pass':>15}")
+    for name, t in (("single deterministic pass", t_det), (f"full MC Dropout T={args.T}", t_full), (f"fast head-only MC T={args.T}", t_fast)):
+        print(f"{name:<28}{t:>9.2f}{n / t:>12.0f}{t / t_det:>15.2f}")
+    print(f"\nfull MC / fast path speed-up: {t_full / t_fast:.1f}×")
+    print("fast path vs full MC Dropout (same windows):")
+    for name in ("p_af", "entropy", "mutual_info"):
+        u, v = getattr(a, name), getattr(b, name)
+        r = np.corrcoef(u, v)[0, 1] if u.std() > 0 and v.std() > 0 else float("nan")
+        rho = np.corrcoef(np.argsort(np.argsort(u)), np.argsort(np.argsort(v)))[0, 1]
+        print(f"  {name:<12} Pearson r {r:.3f}  Spearman ρ {rho:.3f}  mean |diff| {np.mean(np.abs(u - v)):.4f}  (full mean {u.mean():.4f}, fast mean {v.mean():.4f})")
+    agree = np.mean((a.p_af >= 0.5) == (b.p_af >= 0.5))
+    print(f"  AF/SR decisions agree on {agree:.1%} of windows")
+
+
+if __name__ == "__main__":
+    main()

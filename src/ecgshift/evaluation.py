@@ -1,0 +1,123 @@
+"""Metrics with bootstrap 95 % confidence intervals (scikit-learn for the metrics themselves).
+
+Windows of one record are not independent, so intervals come from a *cluster*
+bootstrap when ``groups`` (record or patient ids) are given: whole groups are
+resampled with replacement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import brier_score_loss, f1_score, roc_auc_score
+
+__all__ = ["Estimate", "BinaryMetrics", "expected_calibration_error", "binary_metrics", "metrics_frame", "reliability"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate and its bootstrap 95 % interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+@dataclass(frozen=True)
+class BinaryMetrics:
+    """AF-vs-SR metrics (AF is the positive class)."""
+
+    n: int
+    n_af: int
+    accuracy: Estimate
+    sensitivity: Estimate
+    specificity: Estimate
+    f1: Estimate
+    auroc: Estimate
+    brier: Estimate
+    ece: Estimate
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, *, n_bins: int = 15) -> float:
+    """ECE of p(AF) over ``n_bins`` equal-width bins of the predicted class's confidence (Guo et al. 2017)."""
+    y = np.asarray(y)
+    p = np.asarray(p, float)
+    confidence = np.maximum(p, 1 - p)
+    correct = (p >= 0.5).astype(int) == y
+    bins = np.minimum((confidence - 0.5) / 0.5 * n_bins, n_bins - 1).astype(int)
+    ece = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(ece)
+
+
+def reliability(y: np.ndarray, p: np.ndarray, *, n_bins: int = 10) -> pd.DataFrame:
+    """Observed AF frequency per bin of predicted p(AF) (for reliability diagrams)."""
+    bins = np.minimum((np.asarray(p) * n_bins).astype(int), n_bins - 1)
+    rows = [{"bin_low": b / n_bins, "bin_high": (b + 1) / n_bins, "n": int((bins == b).sum()),
+             "mean_p": float(np.mean(p[bins == b])) if (bins == b).any() else np.nan,
+             "observed": float(np.mean(y[bins == b])) if (bins == b).any() else np.nan} for b in range(n_bins)]
+    return pd.DataFrame(rows)
+
+
+def _point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    pred = (p >= threshold).astype(int)
+    pos, neg = y == 1, y == 0
+    both = pos.any() and neg.any()
+    return {
+        "accuracy": float(np.mean(pred == y)),
+        "sensitivity": float(np.mean(pred[pos] == 1)) if pos.any() else np.nan,
+        "specificity": float(np.mean(pred[neg] == 0)) if neg.any() else np.nan,
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "auroc": float(roc_auc_score(y, p)) if both else np.nan,
+        "brier": float(brier_score_loss(y, p)) if len(y) else np.nan,
+        "ece": expected_calibration_error(y, p),
+    }
+
+
+def binary_metrics(
+    y: np.ndarray, p: np.ndarray, *, threshold: float = 0.5, groups: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0
+) -> BinaryMetrics:
+    """Accuracy, sensitivity, specificity, F1, AUROC, Brier and ECE with (cluster) bootstrap 95 % CIs."""
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, float)
+    point = _point(y, p, threshold)
+    rng = np.random.default_rng(seed)
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    unique, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(unique))]
+    boots = {k: [] for k in point}
+    for _ in range(n_boot):
+        chosen = rng.integers(0, len(unique), len(unique))
+        idx = np.concatenate([members[g] for g in chosen])
+        for k, v in _point(y[idx], p[idx], threshold).items():
+            boots[k].append(v)
+    estimates = {}
+    for k, v in point.items():
+        values = np.asarray(boots[k], float)
+        values = values[np.isfinite(values)]
+        low, high = (np.quantile(values, [0.025, 0.975]) if values.size else (np.nan, np.nan))
+        estimates[k] = Estimate(v, float(low), float(high))
+    return BinaryMetrics(n=len(y), n_af=int(y.sum()), **estimates)
+
+
+def metrics_frame(rows: dict[str, BinaryMetrics]) -> pd.DataFrame:
+    """One row per named evaluation; each metric as value / low / high columns."""
+    records = []
+    for name, m in rows.items():
+        rec = {"set": name, "n": m.n, "n_af": m.n_af}
+        for f in fields(m):
+            value = getattr(m, f.name)
+            if isinstance(value, Estimate):
+                rec[f.name] = value.value
+                rec[f"{f.name}_low"] = value.low
+                rec[f"{f.name}_high"] = value.high
+        records.append(rec)
+    return pd.DataFrame(records)
