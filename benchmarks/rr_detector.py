@@ -123,7 +123,7 @@ def load(path: Path, cache_dir: Path | None) -> Annotations:
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.npz")
-        np.savez(tmp, sample=out.beats.sample, symbol=out.beats.symbol, fs=out.beats.fs, duration_s=out.duration_s,
+        np.savez_compressed(tmp, sample=out.beats.sample, symbol=out.beats.symbol, fs=out.beats.fs, duration_s=out.duration_s,
                  r_start=np.array([r.start_s for r in out.rhythms], float),
                  r_end=np.array([r.end_s for r in out.rhythms], float),
                  r_name=np.array([r.rhythm for r in out.rhythms], dtype=str))
@@ -266,7 +266,7 @@ def main() -> None:
     print("Targets (issue): LTAFDB episode Se >= 90 %, burden error <= 5 points, NSR2DB <= 1 false AF episode / 24 h.")
     print(f"Runtime: {elapsed:.1f} s wall with {args.workers} workers (training read+features {t_train_read:.1f} s, "
           f"fit+selection {t_fit:.1f} s, evaluation {elapsed - t_train_read - t_fit:.1f} s; "
-          f"{'annotations from the cache ' + str(cache_dir) if cache_dir else 'cache off'})")
+          f"{'annotation cache ' + str(cache_dir) if cache_dir else 'annotation cache off'})")
 
 
 if __name__ == "__main__":

@@ -126,13 +126,14 @@ def test_cinc2017_windows_follow_the_record_lengths_and_reference_labels(prepare
     expected_label = dict(zip(reference.record, reference.label.map(CINC_LABELS)))
     assert (table.label == table.record_id.map(expected_label)).all()
 
-    durations = {r: io.info(cinc_subset / f"{r}.hea").duration_s for r in table.record_id.unique()}
-    expected = {r: int(d // CONFIG.window_s) if d >= CONFIG.window_s else 1 for r, d in durations.items()}
+    headers = {r: io.info(cinc_subset / f"{r}.hea") for r in table.record_id.unique()}
+    expected = {r: int(h.duration_s // CONFIG.window_s) if h.duration_s >= CONFIG.window_s else 1 for r, h in headers.items()}
     assert table.groupby("record_id").size().to_dict() == expected
     for split in ("train", "val", "test"):
         assert set(table.label[table.split == split]) == {"AF", "SR", "other", "noisy"}
 
-    n_valid = np.array([min(round(durations[r] * CONFIG.fs), CONFIG.window_samples) for r in table.record_id])
+    resampled = {r: int(np.ceil(h.n_samples * CONFIG.fs / h.fs)) for r, h in headers.items()}  # 300 → 100 Hz
+    n_valid = np.array([min(resampled[r], CONFIG.window_samples) for r in table.record_id])
     assert (n_valid < CONFIG.window_samples).any()  # the subset holds records shorter than one window
     assert_windows_are_normalized(result.windows.x, n_valid)
 

@@ -40,11 +40,18 @@ def parse_mix(text: str | dict) -> dict[str, float]:
             if "=" not in part:
                 raise ValueError(f"mix entry {part!r} is not modality=share")
             key, value = part.split("=", 1)
-            items.append((key.strip(), float(value)))
+            try:
+                items.append((key.strip(), float(value)))
+            except ValueError:
+                raise ValueError(f"mix share {value.strip()!r} of {key.strip()} is not a number") from None
+    if not items:
+        raise ValueError("mix is empty: give modality=share entries, e.g. tecg=0.6,recg=0.2,hecg=0.2")
     mix = {}
     for key, value in items:
         if key not in MODALITY_DATASETS:
             raise ValueError(f"unknown modality {key!r} in mix; known: {', '.join(MODALITY_DATASETS)}")
+        if not np.isfinite(value):
+            raise ValueError(f"mix share of {key} is not a finite number")
         if value < 0:
             raise ValueError(f"mix share of {key} is negative")
         mix[key] = float(value)
@@ -81,12 +88,27 @@ class MixDraw:
         return pd.DataFrame([asdict(c) for c in self.counts])
 
 
+def _allocate(budget: int, mix: dict[str, float]) -> dict[str, int]:
+    """Whole window counts per modality proportional to ``mix`` and summing to ``budget`` (largest remainder)."""
+    total = sum(mix.values())
+    exact = {k: budget * v / total for k, v in mix.items()} if total > 0 else {k: 0.0 for k in mix}
+    counts = {k: int(np.floor(v)) for k, v in exact.items()}
+    short = budget - sum(counts.values()) if total > 0 else 0
+    for key in sorted(exact, key=lambda k: counts[k] - exact[k])[:short]:  # largest remainders first (stable)
+        counts[key] += 1
+    return counts
+
+
 def draw_mix(labels: dict[str, np.ndarray], mix: dict[str, float], *, budget: int, seed: int) -> MixDraw:
-    """Class-balanced draw of ``budget`` windows split by ``mix`` from per-modality label arrays."""
+    """Class-balanced draw of ``budget`` windows split by ``mix`` from per-modality label arrays.
+
+    Shares are turned into whole numbers of windows by largest remainder, so they sum to ``budget``.
+    """
+    per_modality = _allocate(budget, mix)
     rng = np.random.default_rng(seed)
     indices, counts = {}, []
     for modality, share in mix.items():
-        n_modality = int(round(budget * share))
+        n_modality = per_modality[modality]
         chosen = []
         for k, label in enumerate(CLASSES):
             pool = np.flatnonzero(labels[modality] == label)

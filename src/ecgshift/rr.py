@@ -248,8 +248,12 @@ class RRAFDetector:
     Unfitted, it applies the fixed Dash et al. (2009) thresholds (see
     :func:`_literature_score`; ``p_af`` is then a logistic squashing of the
     rule's margin, not a calibrated probability). :meth:`fit` learns a
-    logistic regression on the standardized log-features instead. Segments
-    are AF when ``p_af >= threshold``.
+    logistic regression (inverse regularization ``C``) on standardized
+    log nRMSSD, |TPR - 2/3|, Shannon entropy and log MADSD ratio instead;
+    learned attributes end in ``_``. Segments are AF when ``p_af >= threshold``.
+    ``window_beats`` / ``step_beats`` are the feature window and segment
+    length :func:`detect_af_rr` computes features with (a fitted model is only
+    valid for the window it was fitted on).
     """
 
     def __init__(self, *, threshold: float = 0.5, C: float = 1.0, window_beats: int = 64, step_beats: int = 16) -> None:
