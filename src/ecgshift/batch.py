@@ -102,5 +102,9 @@ def predict_paths(
         if on_path:
             on_path(i + 1, len(paths))
     frame = pd.DataFrame(rows)
+    for column in RECORD_COLUMNS + (("start_s",) if windows else ()):
+        if column not in frame:  # e.g. every input rejected: the documented columns are still there
+            frame[column] = np.nan
+    frame["n_windows"] = frame["n_windows"].astype("Int64")  # whole numbers, empty for rejected inputs
     leading = [c for c in ("record", "path", "status", "given_modality", "predicted_modality", "modality_p", "start_s") if c in frame]
     return frame[leading + [c for c in frame.columns if c not in leading]]

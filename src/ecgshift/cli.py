@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -310,7 +311,7 @@ def _write_and_show(frame, out: Path, *, show_rows: int = 30) -> None:
     console.print(f"records: {len(records)} · done {done} · rejected {len(records) - done}"
                   + (f" · predicted AF {int((frame[ok].label == 'AF').sum())} · SR {int((frame[ok].label == 'SR').sum())} · referred {int(frame[ok].refer.astype(bool).sum())}" if ok.any() else ""))
     for row in records[records.status != "ok"].to_dict("records"):
-        console.print(f"[red]{row['path']}[/red]: {row['status']}", highlight=False)
+        console.print(f"[red]{escape(str(row['path']))}[/red]: {escape(str(row['status']))}", highlight=False)
 
 
 def _fmt(value) -> str:
@@ -318,7 +319,7 @@ def _fmt(value) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.3f}"
-    return str(value)
+    return escape(str(value))  # a record name like "rec[1]" is text, not rich markup
 
 
 @app.command("demo")
@@ -349,10 +350,10 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except EcgShiftError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # one line, however long
         sys.exit(2)
     except KeyError as exc:
-        err_console.print(f"[red]error:[/red] {str(exc).strip(chr(34) + chr(39))}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc).strip(chr(34) + chr(39)))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

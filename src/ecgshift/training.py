@@ -25,6 +25,7 @@ from ecgshift.checkpoint import load_run, save_run
 from ecgshift.inference import deterministic
 from ecgshift.mixing import CLASSES, draw_mix, format_mix
 from ecgshift.network import MODALITY_CLASSES, EcgNet, build_net
+from ecgshift.preprocess import HarmonizeConfig
 from ecgshift.shift import FeatureDensity
 from ecgshift.uncertainty import entropy, fit_temperature
 
@@ -88,7 +89,7 @@ def train_step(net: EcgNet, optimizer: torch.optim.Optimizer, x: torch.Tensor, y
 
 def run_epoch(net: EcgNet, optimizer, x: np.ndarray, y: np.ndarray, m: np.ndarray, *, config: TrainConfig, fs: float, rng: np.random.Generator, on_batch: Callable | None = None) -> float:
     """One pass over the (augmented) training draw in shuffled batches; returns the mean loss."""
-    net.train()
+    _train_mode(net, freeze_trunk=config.freeze_trunk)
     augmenter = Augmenter(config.augment)
     order = rng.permutation(len(y))
     losses = []
@@ -118,6 +119,15 @@ def _validate(net: EcgNet, val: dict[str, tuple[np.ndarray, np.ndarray]], mix: d
         score += mix[modality] * nll
     out["val_score"] = score
     return out
+
+
+def _train_mode(net: EcgNet, *, freeze_trunk: bool) -> None:
+    """Train mode; a frozen trunk stays in eval mode (its BatchNorm statistics are part of what is frozen)."""
+    net.train()
+    if freeze_trunk:
+        for name, child in net.backbone.named_children():
+            if name != "head":
+                child.eval()
 
 
 def _freeze_trunk(net: EcgNet) -> None:
@@ -152,13 +162,17 @@ def fit(
         vs = sets[modality].split("val")
         val[modality] = (np.asarray(vs.x, np.float32), (vs.table.label.to_numpy() == "AF").astype(np.int64))
 
+    model_kwargs = config.model_kwargs
     if config.init:
         net, init_config, _ = load_run(config.init)
         if init_config["model"] != config.model:
             raise ValueError(f"--init run uses model {init_config['model']!r}, not {config.model!r}")
+        if HarmonizeConfig.from_dict(init_config["harmonize"]) != harmonize:
+            raise ValueError(f"--init run was trained on windows harmonized as {init_config['harmonize']}, not {harmonize.to_dict()}")
+        model_kwargs = init_config.get("model_kwargs", {})  # the network trained is the init run's, whatever config asks
         net.train()
     else:
-        net = build_net(config.model, fs=harmonize.fs, window_s=harmonize.window_s, **config.model_kwargs)
+        net = build_net(config.model, fs=harmonize.fs, window_s=harmonize.window_s, **model_kwargs)
     if config.freeze_trunk:
         _freeze_trunk(net)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
@@ -204,7 +218,7 @@ def fit(
     counts = draw.table()
     run_config = {
         "model": config.model,
-        "model_kwargs": config.model_kwargs,
+        "model_kwargs": model_kwargs,
         "harmonize": harmonize.to_dict(),
         "classes": list(CLASSES),
         "modality_classes": list(MODALITY_CLASSES),

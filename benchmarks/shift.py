@@ -1,0 +1,105 @@
+"""Does uncertainty flag a modality the model never saw? Leave-one-modality-out (LOMO) shift detection.
+
+For each modality M, a run trained on the other two (equal shares) scores held-out windows of
+all three; "shifted" = windows of M, "in-distribution" = held-out windows of the trained
+modalities. AUROC of each candidate score for telling them apart:
+  mutual_info (MC Dropout epistemic), entropy (total predictive), mahalanobis (the product's
+  shift_score: class-conditional Gaussian on trunk features), modality (1 − max probability of the
+  modality head over the trained modalities), combined (mean of the mahalanobis and modality
+  scores after rank-normalizing each against the validation in-distribution windows).
+Which score the product should use is decided on the VALIDATION windows; TEST figures are reported.
+
+    python benchmarks/shift.py [--budget 8000] [--epochs 12] [--runs runs/lomo]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, modality_windows, parser  # noqa: E402
+
+from ecgshift.mixing import parse_mix  # noqa: E402
+from ecgshift.network import MODALITY_CLASSES  # noqa: E402
+from ecgshift.predictor import load_model  # noqa: E402
+from ecgshift.presets import preset_config  # noqa: E402
+from ecgshift.training import fit  # noqa: E402
+
+SCORES = ("mutual_info", "entropy", "mahalanobis", "modality", "combined")
+
+
+def _scores(model, x: np.ndarray, trained: list[str], reference: dict | None = None) -> dict[str, np.ndarray]:
+    pred = model.predict_windows(x, mc=20, fast=True)
+    from ecgshift.inference import deterministic
+
+    probs = torch.softmax(torch.from_numpy(deterministic(model.net, x).modality_logits), -1).numpy()
+    cols = [MODALITY_CLASSES.index(m) for m in trained]
+    out = {"mutual_info": pred.mutual_info, "entropy": pred.entropy, "mahalanobis": pred.shift_score, "modality": 1 - probs[:, cols].max(1)}
+    return out
+
+
+def _rank(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.sort(reference), values) / max(1, len(reference))
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--budget", type=int, default=8000)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--runs", type=Path, default=REPO / "runs" / "lomo")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    sets = modality_windows(args)
+    base = preset_config("default")
+    rows = []
+    for left_out in MODALITY_CLASSES:
+        trained = [m for m in MODALITY_CLASSES if m != left_out]
+        run = args.runs / f"without-{left_out}-seed{args.seed}"
+        if not (run / "config.json").exists():
+            config = dataclasses.replace(base, mix=parse_mix({m: 1.0 for m in trained}), budget=args.budget, epochs=args.epochs, seed=args.seed)
+            print(f"training {run.name} …", flush=True)
+            fit(config, {m: sets[m] for m in trained}, run_dir=run)
+        model = load_model(run)
+        per_split = {}
+        for split in ("val", "test"):
+            scores_in, scores_out = [], None
+            for m in MODALITY_CLASSES:
+                s = _scores(model, np.asarray(sets[m].split(split).x), trained)
+                if m == left_out:
+                    scores_out = s
+                else:
+                    scores_in.append(s)
+            scores_in = {k: np.concatenate([s[k] for s in scores_in]) for k in scores_in[0]}
+            per_split[split] = (scores_in, scores_out)
+        ref_in = per_split["val"][0]
+        for split, (s_in, s_out) in per_split.items():
+            for s in (s_in, s_out):
+                s["combined"] = (_rank(s["mahalanobis"], ref_in["mahalanobis"]) + _rank(s["modality"], ref_in["modality"])) / 2
+            y = np.concatenate([np.zeros(len(s_in["entropy"])), np.ones(len(s_out["entropy"]))])
+            row = {"left_out": left_out, "trained_on": "+".join(trained), "split": split, "n_in": len(s_in["entropy"]), "n_shifted": len(s_out["entropy"])}
+            for name in SCORES:
+                row[name] = roc_auc_score(y, np.concatenate([s_in[name], s_out[name]]))
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    pd.set_option("display.width", 200)
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    means = frame.groupby("split")[list(SCORES)].mean()
+    print("\nmean AUROC over the three left-out modalities:")
+    print(means.to_string(float_format=lambda v: f"{v:.3f}"))
+    best = means.loc["val"].idxmax()
+    print(f"\nbest on validation: {best}; its test AUROC: {means.loc['test', best]:.3f}")
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

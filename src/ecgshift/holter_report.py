@@ -1,0 +1,254 @@
+"""Outputs of a Holter analysis: a self-contained HTML timeline, an episodes CSV and a JSON summary.
+
+The HTML embeds its figures as base64 PNG and its style inline: no script, no
+external file, no network request — it opens offline and can be mailed as is.
+Figures are drawn with matplotlib's object API (``Figure`` + Agg canvas), so
+no global pyplot state is touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io as _io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ecgshift.holter import HolterResult
+
+__all__ = ["EPISODE_COLUMNS", "episodes_frame", "summary_dict", "summary_row", "write_episodes_csv",
+           "write_summary_json", "timeline_figures", "write_timeline_html", "write_outputs"]
+
+EPISODE_COLUMNS = ("episode", "start_s", "end_s", "duration_s", "start_hms", "end_hms", "mean_p_af",
+                   "mean_entropy", "review_windows", "rr_af_calls", "rr_non_af_calls")
+_REASON_COLOURS = {"gap": "#9e9e9e", "flat": "#616161", "saturated": "#8d6e63", "noise": "#bdbdbd",
+                   "unreadable": "#424242", "tail": "#e0e0e0"}
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _num(value) -> float | int | bool | str | None:
+    """JSON-safe scalars: NaN → None, numpy → Python."""
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else round(float(value), 6)
+    return value
+
+
+def episodes_frame(result: HolterResult) -> pd.DataFrame:
+    """One row per detected AF episode, with the RR detector's calls on its review windows."""
+    w = result.windows
+    rows = []
+    for k, e in enumerate(result.episodes, start=1):
+        inside = (w.start_s >= e.start_s) & (w.end_s <= e.end_s) & w.review
+        rows.append({
+            "episode": k, "start_s": e.start_s, "end_s": e.end_s, "duration_s": e.duration_s,
+            "start_hms": _hms(e.start_s), "end_hms": _hms(e.end_s), "mean_p_af": e.mean_p_af, "mean_entropy": e.mean_uncertainty,
+            "review_windows": int(inside.sum()), "rr_af_calls": int((w.rr_call[inside] == "AF").sum()),
+            "rr_non_af_calls": int((w.rr_call[inside] == "non-AF").sum()),
+        })
+    return pd.DataFrame(rows, columns=list(EPISODE_COLUMNS))
+
+
+def summary_dict(result: HolterResult) -> dict:
+    """Everything a reader needs about one recording, JSON-ready."""
+    w = result.windows
+    review = w[w.review]
+    out = {
+        "record": result.record_id, "path": result.path, "model": result.model, "fs": result.fs, "lead": result.lead,
+        "window_s": result.window_s, "duration_s": result.duration_s, "duration_hms": _hms(result.duration_s),
+        "analysed_s": result.account.analysed_s,
+        "unanalysable_s": {k: _num(v) for k, v in result.account.unanalysable_s.items()},
+        "accounted_s": result.account.accounted_s,
+        "burden_pct": _num(result.burden_pct), "n_episodes": len(result.episodes),
+        "af_time_s": _num(sum(e.duration_s for e in result.episodes)),
+        "review_threshold_entropy": _num(result.review_threshold), "n_windows": len(w), "n_review_windows": int(len(review)),
+        "rr_second_opinion": {c: int((review.rr_call == c).sum()) for c in ("AF", "non-AF", "no call")},
+        "episodes": [{k: _num(v) for k, v in row.items()} for row in episodes_frame(result).to_dict("records")],
+        "burden_per_hour": [{k: _num(v) for k, v in row.items()} for row in result.burden_per_hour.to_dict("records")],
+        "problems": list(result.problems), "seconds": round(result.seconds, 3),
+        "config": {k: _num(v) for k, v in vars(result.config).items()},
+    }
+    if result.evaluation is not None:
+        ev, em = result.evaluation, result.evaluation.episodes
+        out["reference"] = {
+            "af_windows": ev.n_af_windows, "non_af_windows": ev.n_non_af_windows, "mixed_windows": ev.n_mixed_windows,
+            "window_sensitivity": _num(ev.window_sensitivity), "window_specificity": _num(ev.window_specificity),
+            "episode_sensitivity": _num(em.episode_sensitivity), "episode_ppv": _num(em.episode_ppv),
+            "duration_sensitivity": _num(em.duration_sensitivity), "duration_ppv": _num(em.duration_ppv),
+            "reference_episodes": em.n_reference, "detected_episodes": em.n_detected,
+            "reference_burden_pct": _num(ev.reference_burden_pct), "detected_burden_pct": _num(ev.detected_burden_pct),
+            "burden_error_pct": _num(ev.burden_error_pct),
+        }
+    return out
+
+
+def summary_row(result: HolterResult) -> dict:
+    """The flat row of ``holter_summary.csv`` for a recording that was analysed."""
+    s = summary_dict(result)
+    row = {k: s[k] for k in ("record", "path", "duration_s", "analysed_s", "burden_pct", "n_episodes", "af_time_s",
+                             "n_windows", "n_review_windows")}
+    row.update({f"unanalysable_{k}_s": v for k, v in s["unanalysable_s"].items()})
+    row.update({f"rr_{k.replace(' ', '_').replace('-', '_')}": v for k, v in s["rr_second_opinion"].items()})
+    for key, value in s.get("reference", {}).items():
+        row[f"ref_{key}"] = value
+    row["problems"] = " | ".join(result.problems)
+    return row
+
+
+def write_episodes_csv(result: HolterResult, path: str | Path) -> Path:
+    path = Path(path)
+    episodes_frame(result).to_csv(path, index=False)
+    return path
+
+
+def write_summary_json(result: HolterResult, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(summary_dict(result), indent=2))
+    return path
+
+
+def _runs(mask: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[tuple[float, float]]:
+    """Contiguous stretches of True windows as (start, width)."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    firsts, lasts = np.r_[idx[0], idx[breaks + 1]], np.r_[idx[breaks], idx[-1]]
+    return [(float(start[a]), float(end[b] - start[a])) for a, b in zip(firsts, lasts)]
+
+
+def timeline_figures(result: HolterResult) -> list:
+    """The timeline (p(AF) ± 1.96 MC std, lanes, entropy) and the per-hour burden, as matplotlib Figures."""
+    from matplotlib.figure import Figure
+
+    w = result.windows
+    scale = 3600.0 if result.duration_s > 2 * 3600 else 60.0
+    unit = "h" if scale == 3600.0 else "min"
+    t0, t1 = w.start_s.to_numpy() / scale, w.end_s.to_numpy() / scale
+    mid = (t0 + t1) / 2
+    p, sd, h = w.p_af.to_numpy(), w["std"].to_numpy(), w.entropy.to_numpy()
+    fig = Figure(figsize=(12, 7.2), dpi=100, layout="constrained")
+    ax_p, ax_l, ax_h = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.6, 1.4]})
+    quality = w.quality.to_numpy()
+    for reason, colour in _REASON_COLOURS.items():
+        for a, width in _runs(quality == reason, w.start_s.to_numpy(), w.end_s.to_numpy()):
+            ax_p.axvspan(a / scale, (a + width) / scale, color=colour, alpha=0.5, lw=0)
+    ax_p.fill_between(mid, np.clip(p - 1.96 * sd, 0, 1), np.clip(p + 1.96 * sd, 0, 1), color="#1f77b4", alpha=0.3, lw=0,
+                      label="MC spread (± 1.96 std)")
+    ax_p.plot(mid, p, color="#1f77b4", lw=0.7, label="p(AF)")
+    ax_p.axhline(0.5, color="k", lw=0.6, ls=":")
+    ax_p.set_ylim(-0.02, 1.02)
+    ax_p.set_ylabel("p(AF)")
+    ax_p.legend(loc="upper right", fontsize=8)
+    ax_p.set_title(f"{result.record_id}: {_hms(result.duration_s)} recorded, lead {result.lead}; grey = unanalysable")
+    lanes = [("detected AF", [(e.start_s, e.duration_s) for e in result.episodes], "#d62728")]
+    if result.reference_episodes is not None:
+        lanes.append(("reference AF", [(e.start_s, e.duration_s) for e in result.reference_episodes], "#2ca02c"))
+    lanes.append(("review", _runs(w.review.to_numpy(), w.start_s.to_numpy(), w.end_s.to_numpy()), "#ff7f0e"))
+    lanes.append(("unanalysable", _runs(quality != "ok", w.start_s.to_numpy(), w.end_s.to_numpy()), "#757575"))
+    for row, (name, spans, colour) in enumerate(lanes):
+        ax_l.broken_barh([(a / scale, d / scale) for a, d in spans], (row + 0.15, 0.7), facecolors=colour,
+                         edgecolors=colour, linewidth=0.6)
+    ax_l.set_yticks([i + 0.5 for i in range(len(lanes))], [n for n, _, _ in lanes], fontsize=8)
+    ax_l.set_ylim(0, len(lanes))
+    ax_l.invert_yaxis()
+    ax_h.plot(mid, h, color="#9467bd", lw=0.6)
+    if np.isfinite(result.review_threshold):
+        ax_h.axhline(result.review_threshold, color="#ff7f0e", lw=0.8, ls="--", label="review threshold")
+        ax_h.legend(loc="upper right", fontsize=8)
+    ax_h.set_ylim(0, math.log(2) * 1.04)  # a binary prediction's entropy is at most ln 2
+    ax_h.set_ylabel("entropy (nats)")
+    ax_h.set_xlabel(f"time from start ({unit})")
+    ax_h.set_xlim(0, result.duration_s / scale)
+    hours = result.burden_per_hour
+    fig2 = Figure(figsize=(12, 2.6), dpi=100, layout="constrained")
+    ax = fig2.subplots()
+    ax.bar(hours.hour + 0.5, hours.burden_pct.fillna(0), width=0.9, color="#d62728", label="AF burden (% of analysable)")
+    unanalysable_pct = 100 * hours.unanalysable_s / (hours.end_s - hours.start_s)
+    ax.plot(hours.hour + 0.5, unanalysable_pct, "o-", color="#757575", ms=3, lw=0.8, label="unanalysable (% of hour)")
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("hour of recording")
+    ax.set_ylabel("%")
+    ax.legend(loc="upper right", fontsize=8)
+    return [fig, fig2]
+
+
+def _png(fig) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = _io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _table(frame: pd.DataFrame, *, max_rows: int = 200) -> str:
+    if frame.empty:
+        return "<p>none</p>"
+    shown = frame.head(max_rows)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in shown.itertuples(index=False))
+    more = f"<p>… {len(frame) - max_rows} more rows in episodes.csv</p>" if len(frame) > max_rows else ""
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def _cell(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "" if not math.isfinite(value) else f"{value:.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1250px}
+table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px;text-align:right}
+th{background:#f2f2f2}img{max-width:100%}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}.note{color:#555;font-size:13px}"""
+
+
+def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
+    """The self-contained HTML timeline of one recording."""
+    path = Path(path)
+    s = summary_dict(result)
+    figures = "".join(f'<img alt="timeline figure" src="data:image/png;base64,{_png(f)}">' for f in timeline_figures(result))
+    acc = result.account
+    summary = pd.DataFrame([
+        ("duration", _hms(acc.duration_s)), ("analysed", f"{acc.analysed_s / 3600:.2f} h ({100 * acc.analysed_s / acc.duration_s:.1f} %)"),
+        *((f"unanalysable: {k}", f"{v:,.0f} s") for k, v in acc.unanalysable_s.items() if v > 0),
+        ("AF burden (of analysable time)", "n/a" if s["burden_pct"] is None else f"{s['burden_pct']:.2f} %"),
+        ("AF episodes (≥ 30 s)", str(len(result.episodes))), ("windows for review (entropy above threshold)", str(s["n_review_windows"])),
+        ("RR second opinion on review windows", ", ".join(f"{k} {v}" for k, v in s["rr_second_opinion"].items())),
+        ("model", result.model or "(in memory)"),
+    ], columns=["", "value"])
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Holter AF timeline: {html.escape(result.record_id)}</title>",
+             f"<style>{_STYLE}</style></head><body><h1>Holter AF timeline: {html.escape(result.record_id)}</h1>",
+             f"<p class='note'>{html.escape(result.path)}. Research tool, not a medical device.</p>", figures,
+             "<h2>Summary</h2>", _table(summary)]
+    if "reference" in s:
+        parts += ["<h2>Against the reference annotations</h2>", _table(pd.DataFrame(list(s["reference"].items()), columns=["measure", "value"]))]
+    parts += ["<h2>AF episodes</h2>", _table(episodes_frame(result).drop(columns=["start_s", "end_s"]))]
+    parts += ["<h2>Per hour</h2>", _table(result.burden_per_hour)]
+    if result.problems:
+        parts += ["<h2>Problems</h2><ul>", *(f"<li>{html.escape(p)}</li>" for p in result.problems), "</ul>"]
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def write_outputs(result: HolterResult, folder: str | Path) -> dict[str, Path]:
+    """``episodes.csv``, ``summary.json`` and ``timeline.html`` of one recording in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "episodes": write_episodes_csv(result, folder / "episodes.csv"),
+        "summary": write_summary_json(result, folder / "summary.json"),
+        "timeline": write_timeline_html(result, folder / "timeline.html"),
+    }
