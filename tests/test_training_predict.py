@@ -152,7 +152,7 @@ def test_transfer_with_frozen_trunk_leaves_trunk_weights_and_statistics_unchange
     assert any("running_mean" in k for k in trunk) and any(k.endswith("conv1.weight") for k in trunk)
     changed = [k for k in trunk if not torch.equal(before[k], after[k])]
     assert not changed, f"frozen trunk changed: {changed[:5]}"
-    heads = [k for k in before if k.startswith(("net.backbone.head.", "net.modality_head."))]
+    heads = [k for k in before if k.startswith(("net.backbone.head.", "net.modality_net."))]
     assert any(not torch.equal(before[k], after[k]) for k in heads), "the heads did not train"
 
 

@@ -3,12 +3,12 @@
 Flow: the recording is read ``chunk_s`` at a time (plus a filter margin on each
 side), harmonized exactly like training data, cut into the model's windows and
 predicted with MC Dropout; only per-window numbers are kept, so memory does not
-grow with the length of the recording. Every window gets a ``quality``:
+grow with the length of the recording. Every window gets a ``quality`` (the first rule that fires):
 
 * ``gap`` — fewer than 90 % of its samples are real (``valid_fraction < 0.9``: NaN dropouts);
-* ``flat`` — std of the band-passed window < 0.01 mV (10 µV: lead off; a clean ECG has ≥ 0.06 mV);
 * ``saturated`` — ≥ 5 % of its raw samples (0.5 s of 10 s) sit at the chunk's minimum or
   maximum value, i.e. on the ADC rails (a clean ECG touches its extremes for a sample or two);
+* ``flat`` — std of the band-passed window < 0.01 mV (10 µV: lead off; a clean ECG has ≥ 0.06 mV);
 * ``noise`` — kurtosis of the band-passed window (kSQI of Zhao et al. 2018, Pearson) < 4
   (Gaussian noise ≈ 3, clean ECG ≫ 5), or > 50 % of the raw power above 40 Hz (muscle or
   mains), checked when fs ≥ 100 Hz. Measured on real windows: kSQI < 4 in 20 % of CinC 2017
@@ -54,7 +54,7 @@ from ecgshift.rr import detect_af_rr, detect_rpeaks
 __all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "analyse_holter", "evaluate_reference"]
 
 #: Why a window is not analysed (plus ``tail``: the end of the recording shorter than one window).
-QUALITY_REASONS = ("gap", "flat", "saturated", "noise", "unreadable")
+QUALITY_REASONS = ("gap", "saturated", "flat", "noise", "unreadable")
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,9 @@ def _failure_reason(problem: str) -> str:
 
 def _hf_ratio(raw: np.ndarray, fs: float) -> np.ndarray:
     """Share of each raw window's power (above 0.5 Hz) that lies above 40 Hz."""
-    x = np.nan_to_num(raw - np.nanmean(raw, axis=1, keepdims=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+        x = np.nan_to_num(raw - np.nanmean(raw, axis=1, keepdims=True))
     power = np.abs(np.fft.rfft(x, axis=1)) ** 2
     freq = np.fft.rfftfreq(raw.shape[1], 1.0 / fs)
     total = power[:, freq >= 0.5].sum(axis=1)
@@ -201,6 +203,8 @@ def _quality(harm: Record, raw: np.ndarray, raw_fs: float, raw_start_s: float, s
         low, high = np.nanmin(raw), np.nanmax(raw)
     tol = 1e-6 * max(1.0, abs(low), abs(high))
     at_rail = np.mean((raw_seg <= low + tol) | (raw_seg >= high - tol), axis=1)
+    if not high - low > config.flat_std_mv:  # a constant lead has no rails: it is flat
+        at_rail = np.zeros(len(raw_seg))
     if config.quality_method == "zhao2018":
         noise = _zhao_noise(raw_seg, raw_fs)
     else:
@@ -208,8 +212,8 @@ def _quality(harm: Record, raw: np.ndarray, raw_fs: float, raw_start_s: float, s
         noise = np.nan_to_num(kurt, nan=0.0) < config.min_kurtosis
         if raw_fs >= 100.0:
             noise |= _hf_ratio(raw_seg, raw_fs) > config.max_hf_ratio
-    rules = [valid < config.min_valid_fraction, std < config.flat_std_mv, at_rail >= config.saturated_fraction, noise]
-    return np.select(rules, ["gap", "flat", "saturated", "noise"], "ok")
+    rules = [valid < config.min_valid_fraction, at_rail >= config.saturated_fraction, std < config.flat_std_mv, noise]
+    return np.select(rules, ["gap", "saturated", "flat", "noise"], "ok")
 
 
 def _rr_opinion(harm: Record, starts: np.ndarray, *, window_s: float, context_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -325,11 +329,15 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
     n_windows = int(np.floor(meta.duration_s / window_s + 1e-9))
     if n_windows == 0:
         raise BadInputError(path, f"shorter than one {window_s:g}-s window ({meta.duration_s:.1f} s)")
-    first = _read_chunk(path, reader, 0.0, min(meta.duration_s, window_s))  # missing / truncated files fail here
-    if not first.has_signal:
-        raise BadInputError(path, "no waveform (beat annotations only)")
+    try:  # missing / truncated signal files fail here, for the whole recording
+        first = _read_chunk(path, reader, 0.0, min(meta.duration_s, window_s))
+        if not first.has_signal:
+            raise BadInputError(path, "no waveform (beat annotations only)")
+    except BadInputError as exc:
+        if _failure_reason(exc.problem) == "unreadable":  # a flat or NaN start is analysed (as unanalysable)
+            raise
     try:
-        lead = first.leads[choose_lead(first.leads, lead=harmonize.lead)]
+        lead = meta.leads[choose_lead(meta.leads, lead=harmonize.lead)]
     except (KeyError, ValueError) as exc:
         raise BadInputError(path, str(exc).strip("'\"")) from None
     rhythms = _reference_rhythms(path, reader, reference, meta.duration_s, meta.fs) if reference else None

@@ -36,7 +36,7 @@ def deterministic(net: EcgNet, x: np.ndarray, *, batch_size: int = 512) -> Passe
     feats, logits, mods = [], [], []
     for batch in _batches(x, batch_size):
         f = net.forward_features(batch)
-        af, mod = net.forward_heads(f)
+        af, mod = net.backbone.forward_head(f), net.modality_net(batch)
         feats.append(f.numpy())
         logits.append(af.numpy())
         mods.append(mod.numpy())

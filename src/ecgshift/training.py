@@ -29,7 +29,7 @@ from ecgshift.preprocess import HarmonizeConfig
 from ecgshift.shift import FeatureDensity
 from ecgshift.uncertainty import entropy, fit_temperature
 
-__all__ = ["TrainConfig", "TrainResult", "fit", "run_epoch", "train_step"]
+__all__ = ["TrainConfig", "TrainResult", "fit", "fit_modality_net", "run_epoch", "train_step"]
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,11 @@ def _stack(sets: dict[str, WindowSet], indices: dict[str, np.ndarray]) -> tuple[
 
 
 def train_step(net: EcgNet, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> float:
-    """One optimizer step on a batch: AF cross-entropy + modality cross-entropy (on detached features)."""
+    """One optimizer step on a batch: AF cross-entropy. (The modality head is fitted after training,
+    after training: see :func:`fit_modality_net`; ``m`` is unused here.)"""
     optimizer.zero_grad(set_to_none=True)
-    logits, modality_logits = net(x)
-    loss = nn.functional.cross_entropy(logits, y) + nn.functional.cross_entropy(modality_logits, m)
+    logits = net.backbone(x)
+    loss = nn.functional.cross_entropy(logits, y)
     loss.backward()
     optimizer.step()
     return float(loss.item())
@@ -128,6 +129,36 @@ def _train_mode(net: EcgNet, *, freeze_trunk: bool) -> None:
         for name, child in net.backbone.named_children():
             if name != "head":
                 child.eval()
+
+
+def fit_modality_net(net: EcgNet, x: np.ndarray, modality: np.ndarray, *, seed: int, fs: float = 100.0, epochs: int = 8, batch_size: int = 128, lr: float = 3e-3) -> None:
+    """Train the modality model (3 classes) on unique training windows, class-balanced by resampling.
+
+    Augmentation is limited to time shift and polarity: noise, wander and bandwidth are exactly the
+    cues that tell devices apart. Modalities absent from training are never targets.
+    """
+    rng = np.random.default_rng(seed + 1)
+    torch.manual_seed(seed + 1)
+    present = np.unique(modality)
+    per_class = max(int(np.bincount(modality).max()), 1)
+    index = np.concatenate([rng.choice(np.flatnonzero(modality == c), size=per_class, replace=True) for c in present])
+    augmenter = Augmenter(AugmentConfig(noise=0.0, baseline=0.0, scale=0.0, shift=0.5, invert=0.3))
+    model = net.modality_net
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    for _ in range(epochs):
+        model.train()
+        order = rng.permutation(index)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            if idx.size < 2:
+                continue
+            xb = torch.from_numpy(augmenter(x[idx], fs, rng))
+            optimizer.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(xb), torch.from_numpy(modality[idx])).backward()
+            optimizer.step()
+        scheduler.step()
+    model.eval()
 
 
 def _freeze_trunk(net: EcgNet) -> None:
@@ -205,8 +236,10 @@ def fit(
     val_pass = deterministic(net, val_x)
     temperature = fit_temperature(val_pass.logits, val_y, weights=val_w)
     unique = {k: np.unique(v) for k, v in draw.indices.items()}
-    ux, uy, _ = _stack(train_sets, unique)
-    density = FeatureDensity().fit(deterministic(net, ux).features, uy)
+    ux, uy, um = _stack(train_sets, unique)
+    train_features = deterministic(net, ux).features
+    density = FeatureDensity().fit(train_features, uy)
+    fit_modality_net(net, ux, um, seed=config.seed, fs=harmonize.fs)
     val_probs = torch.softmax(torch.from_numpy(val_pass.logits) / temperature, -1).numpy()
     val_entropy = entropy(val_probs)
     val_shift = density.score(val_pass.features)

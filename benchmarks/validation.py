@@ -1,0 +1,55 @@
+"""The figures of benchmarks/accuracy.py on the VALIDATION splits: what model choices are made on.
+
+    python benchmarks/validation.py --model RUN [--model RUN2 ...]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import default_data_root, modality_windows, record_mean  # noqa: E402
+
+from ecgshift.evaluation import binary_metrics  # noqa: E402
+from ecgshift.predictor import load_model  # noqa: E402
+
+
+def evaluate(model, sets, split: str = "val", mc: int = 20) -> dict:
+    out = {}
+    for modality, ws in sets.items():
+        part = ws.split(split)
+        y = (part.table.label.to_numpy() == "AF").astype(int)
+        pred = model.predict_windows(np.asarray(part.x), mc=mc, fast=True)
+        p = pred.p_af
+        if modality == "tecg":
+            p, _ = record_mean(p, part.table.record_id.to_numpy())
+            y = record_mean(y.astype(float), part.table.record_id.to_numpy())[0].astype(int)
+        m = binary_metrics(y, p, n_boot=50)
+        out.update({f"{modality}_acc": m.accuracy.value, f"{modality}_sens": m.sensitivity.value, f"{modality}_spec": m.specificity.value,
+                    f"{modality}_auroc": m.auroc.value, f"{modality}_ece": m.ece.value, f"{modality}_modality_acc": float(np.mean(pred.modality == modality))})
+    return out
+
+
+def main() -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", type=Path, action="append", required=True)
+    p.add_argument("--data-root", type=Path, default=default_data_root())
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--split", default="val")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    sets = modality_windows(args)
+    rows = {str(run): evaluate(load_model(run), sets, args.split) for run in args.model}
+    pd.set_option("display.width", 250)
+    print(pd.DataFrame(rows).T.to_string(float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()

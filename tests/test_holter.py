@@ -1,0 +1,212 @@
+"""Holter analysis on real MIT-BIH excerpts (and records built from them): quality gate, account of time,
+episodes, reference evaluation, bad input in a batch, and the offline HTML timeline."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import typer
+import wfdb
+from typer.testing import CliRunner
+
+from _sample_runs import SAMPLES, train_tiny
+from ecgshift import holter, io
+from ecgshift.cli_holter import SUMMARY_FILE, holter_command
+from ecgshift.errors import BadInputError
+from ecgshift.holter import QUALITY_REASONS, HolterConfig, analyse_holter
+from ecgshift.holter_report import write_outputs
+from ecgshift.predictor import EcgShiftModel, default_model_path, load_model
+
+AF_EXCERPT = SAMPLES / "hecg" / "mitdb221_600s.hea"  # 5 min of record 221, annotated AF almost throughout
+SR_EXCERPT = SAMPLES / "hecg" / "mitdb116_0s.hea"  # 5 min of record 116, sinus rhythm
+HAS_DEFAULT_MODEL = (default_model_path() / "config.json").exists()
+NO_RR = HolterConfig(rr_second_opinion=False)
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def model_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped default model when it exists, else a tiny one trained on the bundled samples."""
+    if HAS_DEFAULT_MODEL:
+        return default_model_path()
+    return train_tiny(tmp_path_factory.mktemp("holter-run"))
+
+
+@pytest.fixture(scope="module")
+def model(model_dir: Path) -> EcgShiftModel:
+    return load_model(model_dir)
+
+
+@pytest.fixture(scope="module")
+def af_result(model: EcgShiftModel):
+    return analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(), reference="atr")
+
+
+def _lead(path: Path, lead: str = "MLII") -> np.ndarray:
+    record = io.read(path)
+    return record.signal[record.leads.index(lead)].astype(np.float64)
+
+
+def _write(folder: Path, name: str, signal: np.ndarray, fs: float = 360.0) -> Path:
+    """A one-lead format-16 WFDB record (NaN → WFDB's missing-sample value)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(name, fs=fs, units=["mV"], sig_name=["MLII"], p_signal=signal[:, None], fmt=["16"], adc_gain=[200.0],
+                baseline=[0], write_dir=str(folder))
+    return folder / f"{name}.hea"
+
+
+def test_all_af_excerpt_is_analysed_window_by_window_with_uncertainty(af_result) -> None:
+    w = af_result.windows
+    assert len(w) == 30 and (w.quality == "ok").all()
+    assert set(af_result.account.unanalysable_s) == set(QUALITY_REASONS) | {"tail"}
+    ok = w[w.quality == "ok"]
+    assert ok.p_af.between(0, 1).all() and (ok.entropy >= 0).all() and ok.mutual_info.notna().all()
+    assert ok.shift_score.notna().all()
+    if HAS_DEFAULT_MODEL:  # record 221 is AF: the shipped model should call most windows AF
+        assert ok.is_af.mean() > 0.5
+        assert len(af_result.episodes) >= 1 and af_result.burden_pct > 50
+    for episode in af_result.episodes:
+        assert episode.duration_s >= 30 and 0 <= episode.mean_p_af <= 1
+
+
+def test_reference_evaluation_scores_every_analysable_window_once(af_result) -> None:
+    ev = af_result.evaluation
+    assert ev is not None and ev.n_af_windows > 20  # 221 is annotated AF for 93 % of the excerpt
+    assert ev.n_af_windows + ev.n_non_af_windows + ev.n_mixed_windows == int((af_result.windows.quality == "ok").sum())
+    assert 0 <= ev.window_sensitivity <= 1 and ev.episodes.n_reference >= 1
+    assert ev.burden_error_pct == pytest.approx(abs(ev.detected_burden_pct - ev.reference_burden_pct))
+
+
+def test_nan_gap_is_unanalysable_and_every_second_is_accounted(model: EcgShiftModel, tmp_path: Path) -> None:
+    signal = np.concatenate([_lead(AF_EXCERPT), _lead(SR_EXCERPT)[: int(96.5 * 360)]])  # 396.5 s: not whole windows
+    signal[int(100 * 360) : int(140 * 360)] = np.nan
+    result = analyse_holter(_write(tmp_path, "gap", signal), model=model, config=NO_RR)
+    w = result.windows.set_index("start_s")
+    assert (w.loc[100.0:130.0, "quality"] == "gap").all()
+    assert (w.loc[0.0:90.0, "quality"] == "ok").all() and (w.loc[150.0:, "quality"] == "ok").all()
+    acc = result.account
+    assert acc.unanalysable_s["gap"] == 40.0 and acc.unanalysable_s["tail"] == pytest.approx(6.5)
+    assert acc.accounted_s == pytest.approx(acc.duration_s)
+    assert acc.duration_s - acc.analysed_s - sum(v for k, v in acc.unanalysable_s.items() if k != "tail") < result.window_s
+
+
+@pytest.fixture(scope="module")
+def flat_and_noise(model: EcgShiftModel, tmp_path_factory: pytest.TempPathFactory):
+    """5 min ECG, a flat hour (lead off) from 300 s, Gaussian noise from 3900 s to 7200 s, 5 min ECG: 2 h 5 min."""
+    rng = np.random.default_rng(0)
+    ecg_a, ecg_b = _lead(AF_EXCERPT), _lead(SR_EXCERPT)
+    signal = np.concatenate([ecg_a, np.full(3600 * 360, 0.05), rng.normal(0.0, 0.3, 3300 * 360), ecg_b])
+    return analyse_holter(_write(tmp_path_factory.mktemp("flat"), "flat_hour", signal), model=model, config=NO_RR)
+
+
+def test_flat_hour_is_unanalysable_with_reason_flat(flat_and_noise) -> None:
+    w = flat_and_noise.windows
+    hour = (w.start_s >= 300) & (w.start_s < 3900)
+    assert (w.quality[hour] == "flat").all()
+    assert flat_and_noise.account.unanalysable_s["flat"] == 3600.0
+    assert w.p_af[hour].isna().all() and not w.is_af[hour].any()
+
+
+def test_an_hour_of_noise_and_flat_line_is_reported_as_unanalysable(flat_and_noise) -> None:
+    w, acc = flat_and_noise.windows, flat_and_noise.account
+    noise = (w.start_s >= 3900) & (w.start_s < 7200)
+    assert (w.quality[noise] == "noise").mean() > 0.95
+    assert acc.analysed_s == pytest.approx(float((w.quality == "ok").sum()) * 10)
+    assert acc.analysed_s <= 600 and acc.accounted_s == pytest.approx(acc.duration_s)
+    hours = flat_and_noise.burden_per_hour.set_index("hour")
+    assert hours.loc[1, "unanalysable_s"] == 3600.0 and hours.loc[1, "analysable_s"] == 0
+    assert np.isnan(hours.loc[1, "burden_pct"])  # no analysable time: no burden, rather than 0 %
+
+
+def test_window_pinned_to_the_adc_rail_is_unanalysable_with_reason_saturated(model: EcgShiftModel, tmp_path: Path) -> None:
+    signal = _lead(AF_EXCERPT)
+    signal[int(50 * 360) : int(53 * 360)] += 5.0  # a 3-s motion artefact drives the amplifier into its +3 mV rail
+    result = analyse_holter(_write(tmp_path, "sat", np.clip(signal, -3.0, 3.0)), model=model, config=NO_RR)
+    quality = result.windows.set_index("start_s").quality
+    assert quality[50.0] == "saturated"
+    assert (quality.drop(50.0) == "ok").all()
+
+
+def test_chunk_failing_mid_way_marks_only_its_span_unreadable(model: EcgShiftModel, monkeypatch) -> None:
+    real = holter._read_chunk
+
+    def flaky(path, reader, start_s, end_s):
+        if start_s >= 95.0 and end_s <= 205.0 + 1e-6:
+            raise BadInputError(path, "simulated read failure")
+        return real(path, reader, start_s, end_s)
+
+    monkeypatch.setattr(holter, "_read_chunk", flaky)
+    result = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(chunk_s=100, rr_second_opinion=False))
+    w = result.windows
+    assert (w.quality[(w.start_s >= 100) & (w.start_s < 200)] == "unreadable").all()
+    assert (w.quality[(w.start_s < 100) | (w.start_s >= 200)] == "ok").all()
+    assert len(result.problems) == 1 and "simulated read failure" in result.problems[0]
+    assert result.account.unanalysable_s["unreadable"] == 100.0
+
+
+def test_review_windows_get_the_rr_detectors_second_opinion(model_dir: Path) -> None:
+    always = load_model(model_dir)
+    always.referral = {**always.referral, "entropy": -1.0}  # every window above the review threshold
+    w = analyse_holter(AF_EXCERPT, model=always, config=HolterConfig(mc=5)).windows
+    assert w.review.all() and set(w.rr_call) <= {"AF", "non-AF", "no call"}
+    called = w[w.rr_call != "no call"]
+    assert len(called) >= 20 and (called.rr_call == "AF").mean() > 0.5  # irregular RR: AF on record 221
+
+
+def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(model_dir: Path, tmp_path: Path) -> None:
+    signal = _lead(AF_EXCERPT)
+    good = _write(tmp_path / "in", "good", signal)
+    truncated = _write(tmp_path / "in", "truncated", signal)
+    dat = truncated.with_suffix(".dat")
+    dat.write_bytes(dat.read_bytes()[: dat.stat().st_size // 2])
+    missing = _write(tmp_path / "in", "missing", signal)
+    missing.with_suffix(".dat").unlink()
+    app = typer.Typer()
+    app.command("holter")(holter_command)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [str(tmp_path / "in"), "--out", str(out), "--model", str(model_dir), "--mc", "5"])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / SUMMARY_FILE).set_index("record")
+    assert summary.loc["good", "status"] == "done"
+    assert summary.loc["truncated", "status"].startswith("rejected:") and "truncated" in summary.loc["truncated", "status"]
+    assert summary.loc["missing", "status"].startswith("rejected:") and "missing" in summary.loc["missing", "status"]
+    assert {p.name for p in (out / "good").iterdir()} == {"episodes.csv", "summary.json", "timeline.html"}
+    assert not (out / "truncated").exists()
+    assert "done 1 · rejected 2" in result.output
+
+
+def test_html_timeline_is_self_contained_and_renders_in_headless_chromium(af_result, tmp_path: Path) -> None:
+    files = write_outputs(af_result, tmp_path / "221")
+    text = files["timeline"].read_text()
+    lowered = text.lower()
+    assert "http://" not in lowered and "https://" not in lowered and "<script" not in lowered
+    assert "data:image/png;base64," in text
+    assert pd.read_csv(files["episodes"]).shape[0] == len(af_result.episodes)
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed")
+    shot = tmp_path / "shot.png"
+    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,900",
+                    files["timeline"].resolve().as_uri()], capture_output=True, timeout=90, check=False)
+    assert shot.exists()
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (900, 1200) and pixels.std() > 10  # not a blank page
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
