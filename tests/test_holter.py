@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from _sample_runs import SAMPLES, train_tiny
 from ecgshift import holter, io
 from ecgshift.cli_holter import SUMMARY_FILE, holter_command
-from ecgshift.errors import BadInputError
+from ecgshift.errors import BadInputError, EcgShiftError
 from ecgshift.holter import QUALITY_REASONS, HolterConfig, analyse_holter
 from ecgshift.holter_report import write_outputs
 from ecgshift.predictor import EcgShiftModel, default_model_path, load_model
@@ -133,6 +133,13 @@ def test_an_hour_of_noise_and_flat_line_is_reported_as_unanalysable(flat_and_noi
     assert np.isnan(hours.loc[1, "burden_pct"])  # no analysable time: no burden, rather than 0 %
 
 
+def test_recording_that_starts_with_the_lead_off_is_analysed_not_rejected(model: EcgShiftModel, tmp_path: Path) -> None:
+    signal = np.concatenate([np.zeros(60 * 360), _lead(AF_EXCERPT)])
+    result = analyse_holter(_write(tmp_path, "lead_off_start", signal), model=model, config=NO_RR)
+    quality = result.windows.set_index("start_s").quality
+    assert (quality[:50.0] == "flat").all() and (quality[60.0:] == "ok").all()
+
+
 def test_window_pinned_to_the_adc_rail_is_unanalysable_with_reason_saturated(model: EcgShiftModel, tmp_path: Path) -> None:
     signal = _lead(AF_EXCERPT)
     signal[int(50 * 360) : int(53 * 360)] += 5.0  # a 3-s motion artefact drives the amplifier into its +3 mV rail
@@ -188,6 +195,29 @@ def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(m
     assert {p.name for p in (out / "good").iterdir()} == {"episodes.csv", "summary.json", "timeline.html"}
     assert not (out / "truncated").exists()
     assert "done 1 · rejected 2" in result.output
+
+
+def test_ray_executor_without_ray_installed_is_one_line_saying_what_to_install(model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # import ray → ImportError
+    app = typer.Typer()
+    app.command("holter")(holter_command)
+    result = CliRunner().invoke(app, [str(AF_EXCERPT), "--out", str(tmp_path), "--model", str(model_dir), "--executor", "ray"])
+    assert isinstance(result.exception, EcgShiftError) and "pip install ray" in str(result.exception)
+
+
+def test_ray_executor_accounts_for_every_recording(model_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    app = typer.Typer()
+    app.command("holter")(holter_command)
+    (tmp_path / "in").mkdir()
+    missing = _write(tmp_path / "in", "missing", _lead(SR_EXCERPT))
+    missing.with_suffix(".dat").unlink()
+    args = [str(AF_EXCERPT), str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--model", str(model_dir), "--mc", "5", "--executor", "ray"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "out" / SUMMARY_FILE).set_index("record")
+    assert summary.loc["mitdb221_600s", "status"] == "done" and summary.loc["missing", "status"].startswith("rejected:")
+    assert (tmp_path / "out" / "mitdb221_600s" / "timeline.html").exists()
 
 
 def test_html_timeline_is_self_contained_and_renders_in_headless_chromium(af_result, tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ grow with the length of the recording. Every window gets a ``quality`` (the firs
 * ``gap`` — fewer than 90 % of its samples are real (``valid_fraction < 0.9``: NaN dropouts);
 * ``saturated`` — ≥ 5 % of its raw samples (0.5 s of 10 s) sit at the chunk's minimum or
   maximum value, i.e. on the ADC rails (a clean ECG touches its extremes for a sample or two);
-* ``flat`` — std of the band-passed window < 0.01 mV (10 µV: lead off; a clean ECG has ≥ 0.06 mV);
+* ``flat`` — std of the band-passed or of the raw window < 0.01 mV (10 µV: lead off; a clean ECG
+  has ≥ 0.06 mV; the raw std catches flat windows next to ECG, where the zero-phase filter rings);
 * ``noise`` — kurtosis of the band-passed window (kSQI of Zhao et al. 2018, Pearson) < 4
   (Gaussian noise ≈ 3, clean ECG ≫ 5), or > 50 % of the raw power above 40 Hz (muscle or
   mains), checked when fs ≥ 100 Hz. Measured on real windows: kSQI < 4 in 20 % of CinC 2017
@@ -34,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -46,13 +47,20 @@ from ecgshift import io
 from ecgshift.episodes import (Episode, EpisodeMetrics, burden_per_hour, covered_fraction, episode_metrics,
                                episodes_from_intervals, episodes_from_windows, window_burden)
 from ecgshift.errors import BadInputError
+from ecgshift.io.annotations import read_annotations
+from ecgshift.io.wfdb import read_wfdb, record_base
 from ecgshift.predictor import EcgShiftModel
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
 from ecgshift.record import Beats, Record, RhythmInterval
 from ecgshift.rr import detect_af_rr, detect_rpeaks
+from ecgshift.windows import Windows, window_record
 
-__all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "analyse_holter", "evaluate_reference"]
+__all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
+           "analyse_holter", "evaluate_reference"]
 
+#: Per-window columns of :attr:`HolterResult.windows`.
+WINDOW_COLUMNS = ("start_s", "end_s", "quality", "p_af", "std", "entropy", "mutual_info", "shift_score", "rr_p_af",
+                  "review", "rr_call", "is_af", "in_episode")
 #: Why a window is not analysed (plus ``tail``: the end of the recording shorter than one window).
 QUALITY_REASONS = ("gap", "saturated", "flat", "noise", "unreadable")
 
@@ -120,7 +128,14 @@ class HolterEvaluation:
 
 @dataclass(frozen=True, eq=False)
 class HolterResult:
-    """One analysed recording. ``windows``: one row per window on the grid (see :data:`WINDOW_COLUMNS`)."""
+    """One analysed recording.
+
+    ``windows``: one row per window of the grid ``k * window_s`` (the tail shorter than a window is
+    ``account.unanalysable_s['tail']``), columns :data:`WINDOW_COLUMNS` (+ ``ref_af_fraction`` with a
+    reference); prediction columns are NaN where ``quality != 'ok'``; ``rr_call`` is '' for windows
+    not under review. ``burden_per_hour``: :func:`ecgshift.episodes.burden_per_hour` plus ``unanalysable_s``
+    (by window start). ``reference_episodes`` / ``evaluation``: None without a reference.
+    """
 
     record_id: str
     path: str
@@ -148,18 +163,13 @@ class HolterResult:
 def _read_chunk(path: Path, reader: str, start_s: float, end_s: float) -> Record:
     """A span of the recording; WFDB without its annotation file (read once, not per chunk)."""
     if reader == "wfdb":
-        from ecgshift.io.wfdb import read_wfdb
-
         return read_wfdb(path, start_s=start_s, end_s=end_s, annotation=None, allow_nan=True)
     return io.read(path, start_s=start_s, end_s=end_s, allow_nan=True)
 
 
 def _failure_reason(problem: str) -> str:
-    if problem.startswith("flat signal"):
-        return "flat"
-    if "entirely NaN" in problem:
-        return "gap"
-    return "unreadable"
+    """A chunk the reader refused as a whole: flat (every lead constant), a gap (all NaN), or unreadable."""
+    return "flat" if problem.startswith("flat signal") else "gap" if "entirely NaN" in problem else "unreadable"
 
 
 def _hf_ratio(raw: np.ndarray, fs: float) -> np.ndarray:
@@ -178,28 +188,28 @@ def _zhao_noise(raw: np.ndarray, fs: float) -> np.ndarray:
         import neurokit2 as nk
     except ImportError:
         raise BadInputError(None, "quality_method='zhao2018' needs neurokit2: pip install neurokit2") from None
-    out = np.zeros(len(raw), bool)
+    out, rate = np.zeros(len(raw), bool), int(round(fs))
     for i, window in enumerate(np.nan_to_num(raw)):
         try:
-            cleaned = nk.ecg_clean(window, sampling_rate=int(round(fs)))
-            out[i] = nk.ecg_quality(cleaned, sampling_rate=int(round(fs)), method="zhao2018", approach="simple") == "Unacceptable"
+            out[i] = nk.ecg_quality(nk.ecg_clean(window, sampling_rate=rate), sampling_rate=rate, method="zhao2018") == "Unacceptable"
         except Exception:  # neurokit2 fails on windows without detectable beats: noise
             out[i] = True
     return out
 
 
-def _quality(harm: Record, raw: np.ndarray, raw_fs: float, raw_start_s: float, starts: np.ndarray, valid: np.ndarray,
-             *, window_s: float, config: HolterConfig) -> np.ndarray:
-    """The quality gate of the module docstring, for windows starting at ``starts``."""
-    n = int(round(window_s * harm.fs))
+def _quality(chunk: Record, harm: Record, windows: Windows, *, lead: int, config: HolterConfig) -> np.ndarray:
+    """The quality gate of the module docstring, for each of ``windows`` (of the harmonized chunk ``harm``)."""
+    starts = windows.start_s
+    n = int(round(windows.window_s * harm.fs))
     off = np.round((starts - harm.start_s) * harm.fs).astype(np.int64)
     seg = np.lib.stride_tricks.sliding_window_view(harm.signal[0], n)[off]
-    n_raw = int(round(window_s * raw_fs))
-    raw_off = np.minimum(np.round((starts - raw_start_s) * raw_fs).astype(np.int64), raw.size - n_raw)
+    raw, raw_fs = chunk.signal[lead], chunk.fs
+    n_raw = int(round(windows.window_s * raw_fs))
+    raw_off = np.minimum(np.round((starts - chunk.start_s) * raw_fs).astype(np.int64), raw.size - n_raw)
     raw_seg = np.lib.stride_tricks.sliding_window_view(raw, n_raw)[raw_off]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
-        std = np.nan_to_num(np.nanstd(seg, axis=1))
+        std = np.minimum(np.nan_to_num(np.nanstd(seg, axis=1)), np.nan_to_num(np.nanstd(raw_seg, axis=1)))
         low, high = np.nanmin(raw), np.nanmax(raw)
     tol = 1e-6 * max(1.0, abs(low), abs(high))
     at_rail = np.mean((raw_seg <= low + tol) | (raw_seg >= high - tol), axis=1)
@@ -212,7 +222,7 @@ def _quality(harm: Record, raw: np.ndarray, raw_fs: float, raw_start_s: float, s
         noise = np.nan_to_num(kurt, nan=0.0) < config.min_kurtosis
         if raw_fs >= 100.0:
             noise |= _hf_ratio(raw_seg, raw_fs) > config.max_hf_ratio
-    rules = [valid < config.min_valid_fraction, at_rail >= config.saturated_fraction, std < config.flat_std_mv, noise]
+    rules = [windows.valid_fraction < config.min_valid_fraction, at_rail >= config.saturated_fraction, std < config.flat_std_mv, noise]
     return np.select(rules, ["gap", "saturated", "flat", "noise"], "ok")
 
 
@@ -240,20 +250,24 @@ def _rr_opinion(harm: Record, starts: np.ndarray, *, window_s: float, context_s:
     return p_out, call
 
 
-def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, *, model: EcgShiftModel,
-                   harmonize: HarmonizeConfig, config: HolterConfig, review_threshold: float) -> int:
+def _harmonize(model: EcgShiftModel) -> HarmonizeConfig:
+    return dataclasses.replace(model.harmonize, stride_s=None)  # non-overlapping windows: times add up
+
+
+def _review_threshold(model: EcgShiftModel) -> float:
+    return float(model.referral.get("entropy", np.inf))
+
+
+def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, *, model: EcgShiftModel, config: HolterConfig) -> int:
     """Fill the per-window columns at positions ``idx`` (windows of this chunk) in place; return how many
     grid windows the chunk did not yield (left ``unreadable``)."""
-    from ecgshift.windows import window_record
-
+    harmonize = _harmonize(model)
     lo, hi = cols["start_s"][idx[0]], cols["end_s"][idx[-1]]
-    raw = chunk.signal[choose_lead(chunk.leads, lead=harmonize.lead)]
     harm = Harmonizer(harmonize)(chunk)
     windows = window_record(harm, config=harmonize, harmonized=True, span_s=(lo, hi))
     pos = np.round(windows.start_s / harmonize.window_s).astype(np.int64)
     cols["quality"][idx] = "unreadable"  # any grid window the chunk did not yield
-    quality = _quality(harm, raw, chunk.fs, chunk.start_s, windows.start_s, windows.valid_fraction,
-                       window_s=harmonize.window_s, config=config)
+    quality = _quality(chunk, harm, windows, lead=choose_lead(chunk.leads, lead=harmonize.lead), config=config)
     cols["quality"][pos] = quality
     ok = quality == "ok"
     if not ok.any():
@@ -262,7 +276,7 @@ def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, 
     at = pos[ok]
     for name in ("p_af", "std", "entropy", "mutual_info", "shift_score"):
         cols[name][at] = getattr(pred, name)
-    review = pred.entropy > review_threshold
+    review = pred.entropy > _review_threshold(model)
     cols["review"][at] = review
     if config.rr_second_opinion and review.any():
         p_rr, call = _rr_opinion(harm, windows.start_s[ok][review], window_s=harmonize.window_s, context_s=config.rr_context_s)
@@ -274,9 +288,6 @@ def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, 
 def _reference_rhythms(path: Path, reader: str, extension: str, duration_s: float, fs: float) -> tuple[RhythmInterval, ...]:
     if reader != "wfdb":
         raise BadInputError(path, f"reference annotations ({extension}) need a WFDB record")
-    from ecgshift.io.annotations import read_annotations
-    from ecgshift.io.wfdb import record_base
-
     base = record_base(path)
     if not Path(f"{base}.{extension}").exists():
         raise BadInputError(Path(f"{base}.{extension}"), "reference annotation file not found")
@@ -324,7 +335,7 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
     path = Path(path)
     meta = io.info(path)
     reader = io.reader_for(path).name
-    harmonize = dataclasses.replace(model.harmonize, stride_s=None)  # non-overlapping windows: burden adds up
+    harmonize = _harmonize(model)
     window_s = harmonize.window_s
     n_windows = int(np.floor(meta.duration_s / window_s + 1e-9))
     if n_windows == 0:
@@ -341,14 +352,11 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
     except (KeyError, ValueError) as exc:
         raise BadInputError(path, str(exc).strip("'\"")) from None
     rhythms = _reference_rhythms(path, reader, reference, meta.duration_s, meta.fs) if reference else None
-    review_threshold = float(model.referral.get("entropy", np.inf))
 
     starts = np.arange(n_windows) * window_s
-    cols: dict[str, np.ndarray] = {"start_s": starts, "end_s": starts + window_s, "quality": np.full(n_windows, "unreadable", dtype=object)}
-    for name in ("p_af", "std", "entropy", "mutual_info", "shift_score", "rr_p_af"):
-        cols[name] = np.full(n_windows, np.nan)
-    cols["review"] = np.zeros(n_windows, bool)
-    cols["rr_call"] = np.full(n_windows, "", dtype=object)
+    cols: dict[str, np.ndarray] = {"start_s": starts, "end_s": starts + window_s, "quality": np.full(n_windows, "unreadable", dtype=object),
+                                   "review": np.zeros(n_windows, bool), "rr_call": np.full(n_windows, "", dtype=object),
+                                   **{k: np.full(n_windows, np.nan) for k in ("p_af", "std", "entropy", "mutual_info", "shift_score", "rr_p_af")}}
     per_chunk = max(1, int(np.floor(config.chunk_s / window_s + 1e-9)))
     problems: list[str] = []
     for first_window in range(0, n_windows, per_chunk):
@@ -356,7 +364,7 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
         lo, hi = float(starts[idx[0]]), float(starts[idx[-1]] + window_s)
         try:
             chunk = _read_chunk(path, reader, max(0.0, lo - config.margin_s), min(meta.duration_s, hi + config.margin_s))
-            missing = _analyse_chunk(chunk, cols, idx, model=model, harmonize=harmonize, config=config, review_threshold=review_threshold)
+            missing = _analyse_chunk(chunk, cols, idx, model=model, config=config)
             if missing:
                 problems.append(f"{lo:g}-{hi:g} s: {missing} window(s) not produced from the chunk")
         except BadInputError as exc:
@@ -374,21 +382,18 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
                                      uncertainty=np.nan_to_num(cols["entropy"]), max_gap_s=config.max_gap_s,
                                      min_duration_s=config.min_duration_s)
     cols["in_episode"] = ok & (covered_fraction(episodes, starts, cols["end_s"]) > 0.5)
-    reference_episodes, evaluation = None, None
-    if rhythms is not None:
-        reference_episodes = episodes_from_intervals(rhythms)
-        cols["ref_af_fraction"] = covered_fraction(reference_episodes, starts, cols["end_s"])
-    windows = pd.DataFrame(cols)
+    windows = pd.DataFrame({k: cols[k] for k in WINDOW_COLUMNS})
+    reference_episodes, evaluation = (None, None) if rhythms is None else (episodes_from_intervals(rhythms), None)
     if reference_episodes is not None:
+        windows["ref_af_fraction"] = covered_fraction(reference_episodes, starts, cols["end_s"])
         evaluation = evaluate_reference(windows, episodes, reference_episodes, af_threshold=harmonize.af_threshold,
                                         min_reference_s=config.min_duration_s)
     per_hour = burden_per_hour(starts, cols["end_s"], cols["in_episode"], ok)
-    hour_of = (starts // 3600.0).astype(np.int64)
-    per_hour["unanalysable_s"] = np.bincount(hour_of[~ok], minlength=len(per_hour))[: len(per_hour)] * window_s
+    per_hour["unanalysable_s"] = np.bincount((starts[~ok] // 3600).astype(np.int64), minlength=len(per_hour))[: len(per_hour)] * window_s
     return HolterResult(
         record_id=meta.record_id, path=str(path), fs=meta.fs, lead=lead, window_s=window_s, windows=windows,
         episodes=episodes, burden_pct=window_burden(starts, cols["end_s"], cols["in_episode"], ok),
-        burden_per_hour=per_hour, account=_account(quality, window_s, meta.duration_s), review_threshold=review_threshold,
+        burden_per_hour=per_hour, account=_account(quality, window_s, meta.duration_s), review_threshold=_review_threshold(model),
         reference_episodes=reference_episodes, evaluation=evaluation, problems=tuple(problems), config=config,
         model=model.source, seconds=time.perf_counter() - started,
     )
