@@ -18,7 +18,7 @@ import wfdb
 OUT = Path(__file__).resolve().parents[1] / "src" / "ecgshift" / "assets" / "samples"
 CINC = {"A00005": "AF", "A00087": "AF", "A00002": "SR", "A00011": "SR", "A00013": "other", "A00056": "noisy"}
 PTBXL = {"318": "AF", "452": "AF", "9": "SR", "38": "SR"}
-MITDB_EXCERPTS = {"221": (600.0, 900.0), "219": (0.0, 300.0), "116": (0.0, 300.0)}  # seconds
+MITDB_EXCERPTS = {"219": (330.0, 630.0), "202": (1000.0, 1300.0), "116": (0.0, 300.0)}  # seconds: AF, mixed, sinus
 
 
 def main() -> None:

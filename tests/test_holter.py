@@ -205,6 +205,7 @@ def test_ray_executor_without_ray_installed_is_one_line_saying_what_to_install(m
     assert isinstance(result.exception, EcgShiftError) and "pip install ray" in str(result.exception)
 
 
+@pytest.mark.slow  # starts a local Ray instance (~10-20 s)
 def test_ray_executor_accounts_for_every_recording(model_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     app = typer.Typer()

@@ -55,15 +55,18 @@ class PathPrediction:
 def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: float | None = None, chunk_s: float = 600.0) -> PathPrediction:
     """Windows of one recording (streamed in chunks) → predictions; a bad file gives its one-line reason."""
     try:
-        windows, reference = [], ""
+        windows, reference, annotated = [], "", False
         for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs):
             if not chunk.has_signal:
                 raise BadInputError(path, "no waveform (beat annotations only)")
             windows.append(w)
             reference = chunk.label or reference
+            annotated = annotated or bool(chunk.rhythms)
         all_windows = concat_windows(windows, config=model.harmonize)
         if len(all_windows) == 0:
             raise BadInputError(path, f"no analysable window (shorter than {model.harmonize.min_s:g} s)")
+        if annotated:  # rhythm annotations: the share of windows annotated AF (90 % rule)
+            reference = f"AF {np.mean(all_windows.label == 'AF'):.0%} of windows"
         predictions = model.predict_windows(all_windows.x, mc=mc, fast=fast, start_s=all_windows.start_s)
         return PathPrediction(path, predictions, reference, None)
     except BadInputError as exc:
