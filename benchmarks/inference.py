@@ -32,7 +32,8 @@ def _timed(fn, repeats: int = 3):
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--T", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
@@ -43,16 +44,26 @@ def main() -> None:
     x = np.concatenate([np.asarray(ws.split("test").x) for ws in sets.values()])
     x = x[rng.choice(len(x), size=min(args.n, len(x)), replace=False)]
     n = len(x)
-    t_det, _ = _timed(lambda: deterministic(model.net, x))
-    torch.manual_seed(0)
-    t_full, full = _timed(lambda: mc_passes(model.net, x, T=args.T, fast=False, temperature=model.temperature), repeats=1)
-    t_fast, fast = _timed(lambda: mc_passes(model.net, x, T=args.T, fast=True, temperature=model.temperature))
+    # interleaved rounds, so that load from other processes hits every path alike; ratios are per round
+    rounds = {"det": [], "full": [], "fast": []}
+    full = fast = None
+    for _ in range(args.rounds):
+        rounds["det"].append(_timed(lambda: deterministic(model.net, x), repeats=1)[0])
+        t, fast = _timed(lambda: mc_passes(model.net, x, T=args.T, fast=True, temperature=model.temperature), repeats=1)
+        rounds["fast"].append(t)
+        torch.manual_seed(0)
+        t, full = _timed(lambda: mc_passes(model.net, x, T=args.T, fast=False, temperature=model.temperature), repeats=1)
+        rounds["full"].append(t)
+    t_det, t_full, t_fast = (float(np.median(rounds[k])) for k in ("det", "full", "fast"))
+    ratio_fast = float(np.median(np.array(rounds["fast"]) / np.array(rounds["det"])))
+    ratio_full = float(np.median(np.array(rounds["full"]) / np.array(rounds["det"])))
     a, b = summarize_samples(full.samples), summarize_samples(fast.samples)
     placement = model.config["model_kwargs"].get("dropout_placement")
     print(f"model: {model}; dropout placement: {placement}; {n} real test windows; {args.threads} threads")
+    print(f"median of {args.rounds} interleaved rounds (load average {__import__('os').getloadavg()[0]:.1f})")
     print(f"{'path':<28}{'seconds':>9}{'windows/s':>12}{'× single pass':>15}")
-    for name, t in (("single deterministic pass", t_det), (f"full MC Dropout T={args.T}", t_full), (f"fast head-only MC T={args.T}", t_fast)):
-        print(f"{name:<28}{t:>9.2f}{n / t:>12.0f}{t / t_det:>15.2f}")
+    for name, t, ratio in (("single deterministic pass", t_det, 1.0), (f"full MC Dropout T={args.T}", t_full, ratio_full), (f"fast head-only MC T={args.T}", t_fast, ratio_fast)):
+        print(f"{name:<28}{t:>9.2f}{n / t:>12.0f}{ratio:>15.2f}")
     print(f"\nfull MC / fast path speed-up: {t_full / t_fast:.1f}×")
     print("fast path vs full MC Dropout (same windows):")
     for name in ("p_af", "entropy", "mutual_info"):

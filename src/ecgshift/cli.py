@@ -246,7 +246,8 @@ def train_command(
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with _progress() as progress:
         task = progress.add_task("preparing windows", total=None)
-        sets = load_modality_windows(data_root=data_root, cache_dir=cache_root(cache_dir), config=_harmonize_for(config), modalities=[m for m, v in config.mix.items() if v > 0], on_record=lambda i, n: progress.update(task, completed=i, total=n))
+        sets = load_modality_windows(data_root=data_root, cache_dir=cache_root(cache_dir), config=_harmonize_for(config), modalities=[m for m, v in config.mix.items() if v > 0], on_record=lambda i, n: progress.update(task, completed=i, total=n),
+                                     labels=tuple(sorted({"AF", "SR", *(k for k, v in config.class_shares.items() if v > 0)})))
         progress.update(task, description="training", completed=0, total=None)
 
         def on_epoch(epoch: int, row: dict) -> None:
@@ -343,6 +344,19 @@ def demo_command(
     frame["reference"] = [labels.get(p) or r for p, r in zip(frame.path, frame.reference)]
     _write_and_show(frame, out)
     console.print("Sources: PhysioNet/CinC 2017, PTB-XL, MIT-BIH (test-split records; see ecgshift/assets/samples/ATTRIBUTION.md).")
+
+
+def _register_plugins() -> None:
+    """Commands defined in their own modules (each imports its heavy dependencies lazily)."""
+    from ecgshift.cli_holter import holter_command
+    from ecgshift.cli_sweep import report_command, sweep_command
+
+    app.command("holter")(holter_command)
+    app.command("sweep")(sweep_command)
+    app.command("report")(report_command)
+
+
+_register_plugins()
 
 
 def main() -> None:

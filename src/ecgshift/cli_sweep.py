@@ -26,7 +26,7 @@ err_console = Console(stderr=True)
 
 def _config_path(config: Path) -> Path:
     """A TOML path, or the name of a sweep shipped with ecgshift (``default``, ``quick``)."""
-    if config.exists():
+    if config.is_file():
         return config
     from ecgshift.assets import asset_path
 

@@ -1,33 +1,33 @@
 """Holter analysis: a long recording → per-window p(AF) and uncertainty → AF episodes, burden, review flags.
 
-Flow: the recording is read ``chunk_s`` at a time (plus a filter margin on each
-side), harmonized exactly like training data, cut into the model's windows and
-predicted with MC Dropout; only per-window numbers are kept, so memory does not
-grow with the length of the recording. Every window gets a ``quality`` (the first rule that fires):
+The recording is read ``chunk_s`` at a time (plus a filter margin on each side), harmonized exactly like
+training data, cut into the model's windows and predicted with MC Dropout; only per-window numbers are
+kept, so memory does not grow with the recording. Every window gets a ``quality`` (first rule that fires):
 
 * ``gap`` — fewer than 90 % of its samples are real (``valid_fraction < 0.9``: NaN dropouts);
-* ``saturated`` — ≥ 5 % of its raw samples (0.5 s of 10 s) sit at the chunk's minimum or
-  maximum value, i.e. on the ADC rails (a clean ECG touches its extremes for a sample or two);
-* ``flat`` — std of the band-passed or of the raw window < 0.01 mV (10 µV: lead off; a clean ECG
-  has ≥ 0.06 mV; the raw std catches flat windows next to ECG, where the zero-phase filter rings);
-* ``noise`` — kurtosis of the band-passed window (kSQI of Zhao et al. 2018, Pearson) < 4
-  (Gaussian noise ≈ 3, clean ECG ≫ 5), or > 50 % of the raw power above 40 Hz (muscle or
-  mains), checked when fs ≥ 100 Hz. Measured on real windows: kSQI < 4 in 20 % of CinC 2017
-  '~' (noisy) windows, 1.5-3 % of its clean N/AF windows, no window of MIT-BIH 101, 105, 119,
-  203, 208, 221, 232 and 9 % of 207 (its ventricular flutter, sinusoidal, is gated too);
-  the 40-Hz ratio stays < 0.04 on all of them. ``quality_method="zhao2018"`` asks neurokit2's
-  ``ecg_quality(method="zhao2018")`` per window instead (noise = "Unacceptable"); it is not the
-  default: ~19 ms per window (~3 min per 24 h) and it calls white noise "Barely acceptable";
+* ``saturated`` — ≥ 5 % of its raw samples (0.5 s of 10 s) sit at the chunk's minimum or maximum
+  value, i.e. on the ADC rails (a clean ECG touches its extremes for a sample or two);
+* ``flat`` — std of the band-passed or of the raw window < 0.01 mV (10 µV: lead off; a clean ECG has
+  ≥ 0.06 mV; the raw std catches flat windows next to ECG, where the zero-phase filter rings);
+* ``noise`` — kurtosis of the band-passed window (kSQI of Zhao et al. 2018, Pearson) < 4 (Gaussian
+  noise ≈ 3, clean ECG ≫ 5), or > 50 % of the raw power above 40 Hz (muscle, mains; when fs ≥ 100 Hz).
+  Measured on real windows: kSQI < 4 in 20 % of CinC 2017 '~' (noisy) windows, 1.5-3 % of its clean
+  N/AF windows, no window of MIT-BIH 101, 105, 119, 203, 208, 221, 232 and 9 % of 207 (its ventricular
+  flutter, sinusoidal, is gated too); the 40-Hz ratio stays < 0.04 on all of them.
+  ``quality_method="zhao2018"`` uses neurokit2's ``ecg_quality(method="zhao2018")`` per window instead
+  (noise = "Unacceptable"); not the default: ~19 ms per window (~3 min per 24 h), and it calls white
+  noise "Barely acceptable";
 * ``unreadable`` — the chunk holding the window could not be read (the reason is kept in ``problems``);
 * ``ok`` — analysed.
 
-Windows are AF when p(AF) ≥ 0.5; AF episodes merge AF windows across ≤ ``max_gap_s``
-(10 s) and keep those ≥ ``min_duration_s`` (30 s, the ESC/HRS clinical definition of an
-AF episode), see :mod:`ecgshift.episodes`. Burden = analysable time inside episodes /
-analysable time. A window is ``review`` when its predictive entropy exceeds the model's
-referral threshold (``config.json`` → ``referral.entropy``, the 90th percentile of
-validation entropy); for those, R-peaks (:func:`ecgshift.rr.detect_rpeaks`) of the window
-± ``rr_context_s`` feed :func:`ecgshift.rr.detect_af_rr` as a second opinion.
+Windows are AF when p(AF) ≥ 0.5; AF episodes merge AF windows across ≤ ``max_gap_s`` (10 s) and keep
+those ≥ ``min_duration_s`` (30 s, the ESC/HRS clinical definition of an AF episode), see
+:mod:`ecgshift.episodes`. Burden = analysable time inside episodes / analysable time. A window is
+``review`` when its predictive entropy exceeds the model's referral threshold (``config.json`` →
+``referral.entropy``, the 90th percentile of validation entropy); for those, R-peaks
+(:func:`ecgshift.rr.detect_rpeaks`, GQRS) of the window ± ``rr_context_s`` feed
+:func:`ecgshift.rr.detect_af_rr` as a second opinion, in a background thread (GQRS is pure Python,
+the model's work is not).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -228,10 +229,7 @@ def _quality(chunk: Record, harm: Record, windows: Windows, *, lead: int, config
 
 def _rr_opinion(harm: Record, starts: np.ndarray, *, window_s: float, context_s: float) -> tuple[np.ndarray, np.ndarray]:
     """RR detector's p(AF) and call ('AF', 'non-AF', 'no call') for windows starting at ``starts``."""
-    p_out = np.full(starts.size, np.nan)
-    call = np.full(starts.size, "no call", dtype=object)
-    if starts.size == 0:
-        return p_out, call
+    p_out, call = np.full(starts.size, np.nan), np.full(starts.size, "no call", dtype=object)
     lo = np.maximum(starts - context_s, harm.start_s)
     hi = np.minimum(starts + window_s + context_s, harm.start_s + harm.duration_s)
     new = np.concatenate([[True], lo[1:] > hi[:-1]])  # merge overlapping context spans: one R-peak pass each
@@ -258,9 +256,11 @@ def _review_threshold(model: EcgShiftModel) -> float:
     return float(model.referral.get("entropy", np.inf))
 
 
-def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, *, model: EcgShiftModel, config: HolterConfig) -> int:
-    """Fill the per-window columns at positions ``idx`` (windows of this chunk) in place; return how many
-    grid windows the chunk did not yield (left ``unreadable``)."""
+def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, *, model: EcgShiftModel,
+                   config: HolterConfig) -> tuple[int, tuple | None]:
+    """Fill the per-window columns at positions ``idx`` (windows of this chunk) in place. Returns how many
+    grid windows the chunk did not yield (left ``unreadable``) and the RR second opinion still to run
+    (positions, harmonized chunk, window starts), or None."""
     harmonize = _harmonize(model)
     lo, hi = cols["start_s"][idx[0]], cols["end_s"][idx[-1]]
     harm = Harmonizer(harmonize)(chunk)
@@ -271,18 +271,15 @@ def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, 
     cols["quality"][pos] = quality
     ok = quality == "ok"
     if not ok.any():
-        return idx.size - pos.size
+        return idx.size - pos.size, None
     pred = model.predict_windows(windows.x[ok], mc=config.mc, fast=config.fast, start_s=windows.start_s[ok])
     at = pos[ok]
     for name in ("p_af", "std", "entropy", "mutual_info", "shift_score"):
         cols[name][at] = getattr(pred, name)
     review = pred.entropy > _review_threshold(model)
     cols["review"][at] = review
-    if config.rr_second_opinion and review.any():
-        p_rr, call = _rr_opinion(harm, windows.start_s[ok][review], window_s=harmonize.window_s, context_s=config.rr_context_s)
-        cols["rr_p_af"][at[review]] = p_rr
-        cols["rr_call"][at[review]] = call
-    return idx.size - pos.size
+    todo = (at[review], harm, windows.start_s[ok][review]) if config.rr_second_opinion and review.any() else None
+    return idx.size - pos.size, todo
 
 
 def _reference_rhythms(path: Path, reader: str, extension: str, duration_s: float, fs: float) -> tuple[RhythmInterval, ...]:
@@ -302,13 +299,10 @@ def evaluate_reference(windows: pd.DataFrame, detected: list[Episode], reference
     frac = windows["ref_af_fraction"].to_numpy(float)
     is_af = windows["is_af"].to_numpy(bool)
     ref_af, ref_non = ok & (frac >= af_threshold), ok & (frac <= 1.0 - af_threshold)
-    dur = (windows["end_s"] - windows["start_s"]).to_numpy(float)
+    dur, nan = (windows["end_s"] - windows["start_s"]).to_numpy(float), float("nan")
     analysable_s = float(dur[ok].sum())
-    nan = float("nan")
     return HolterEvaluation(
-        n_af_windows=int(ref_af.sum()),
-        n_non_af_windows=int(ref_non.sum()),
-        n_mixed_windows=int((ok & ~ref_af & ~ref_non).sum()),
+        n_af_windows=int(ref_af.sum()), n_non_af_windows=int(ref_non.sum()), n_mixed_windows=int((ok & ~ref_af & ~ref_non).sum()),
         window_sensitivity=float(is_af[ref_af].mean()) if ref_af.any() else nan,
         window_specificity=float(1.0 - is_af[ref_non].mean()) if ref_non.any() else nan,
         episodes=episode_metrics(detected, reference, total_s=analysable_s, min_reference_s=min_reference_s),
@@ -349,7 +343,7 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
             raise
     try:
         lead = meta.leads[choose_lead(meta.leads, lead=harmonize.lead)]
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:  # no leads, or the model's lead is not in the recording
         raise BadInputError(path, str(exc).strip("'\"")) from None
     rhythms = _reference_rhythms(path, reader, reference, meta.duration_s, meta.fs) if reference else None
 
@@ -359,31 +353,36 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
                                    **{k: np.full(n_windows, np.nan) for k in ("p_af", "std", "entropy", "mutual_info", "shift_score", "rr_p_af")}}
     per_chunk = max(1, int(np.floor(config.chunk_s / window_s + 1e-9)))
     problems: list[str] = []
-    for first_window in range(0, n_windows, per_chunk):
-        idx = np.arange(first_window, min(n_windows, first_window + per_chunk))
-        lo, hi = float(starts[idx[0]]), float(starts[idx[-1]] + window_s)
-        try:
-            chunk = _read_chunk(path, reader, max(0.0, lo - config.margin_s), min(meta.duration_s, hi + config.margin_s))
-            missing = _analyse_chunk(chunk, cols, idx, model=model, config=config)
-            if missing:
-                problems.append(f"{lo:g}-{hi:g} s: {missing} window(s) not produced from the chunk")
-        except BadInputError as exc:
-            reason = _failure_reason(exc.problem)
-            cols["quality"][idx] = reason
-            if reason == "unreadable":
-                problems.append(f"{lo:g}-{hi:g} s unreadable: {exc.problem}")
-        if on_chunk:
-            on_chunk(hi, meta.duration_s)
+    with ThreadPoolExecutor(max_workers=1) as rr_thread:  # GQRS is pure Python: it overlaps the model's C++ work
+        rr_jobs = []
+        for first_window in range(0, n_windows, per_chunk):
+            idx = np.arange(first_window, min(n_windows, first_window + per_chunk))
+            lo, hi = float(starts[idx[0]]), float(starts[idx[-1]] + window_s)
+            try:
+                chunk = _read_chunk(path, reader, max(0.0, lo - config.margin_s), min(meta.duration_s, hi + config.margin_s))
+                missing, todo = _analyse_chunk(chunk, cols, idx, model=model, config=config)
+                if missing:
+                    problems.append(f"{lo:g}-{hi:g} s: {missing} window(s) not produced from the chunk")
+                if todo is not None:
+                    rr_jobs.append((todo[0], rr_thread.submit(_rr_opinion, todo[1], todo[2], window_s=window_s, context_s=config.rr_context_s)))
+            except BadInputError as exc:
+                reason = _failure_reason(exc.problem)
+                cols["quality"][idx] = reason
+                if reason == "unreadable":
+                    problems.append(f"{lo:g}-{hi:g} s unreadable: {exc.problem}")
+            if on_chunk:
+                on_chunk(hi, meta.duration_s)
+        for at, job in rr_jobs:
+            cols["rr_p_af"][at], cols["rr_call"][at] = job.result()
 
-    quality = cols["quality"]
-    ok = quality == "ok"
+    quality, ok = cols["quality"], cols["quality"] == "ok"
     cols["is_af"] = ok & (np.nan_to_num(cols["p_af"]) >= 0.5)
     episodes = episodes_from_windows(starts, cols["end_s"], cols["is_af"], p_af=np.nan_to_num(cols["p_af"]),
                                      uncertainty=np.nan_to_num(cols["entropy"]), max_gap_s=config.max_gap_s,
                                      min_duration_s=config.min_duration_s)
     cols["in_episode"] = ok & (covered_fraction(episodes, starts, cols["end_s"]) > 0.5)
     windows = pd.DataFrame({k: cols[k] for k in WINDOW_COLUMNS})
-    reference_episodes, evaluation = (None, None) if rhythms is None else (episodes_from_intervals(rhythms), None)
+    reference_episodes, evaluation = None if rhythms is None else episodes_from_intervals(rhythms), None
     if reference_episodes is not None:
         windows["ref_af_fraction"] = covered_fraction(reference_episodes, starts, cols["end_s"])
         evaluation = evaluate_reference(windows, episodes, reference_episodes, af_threshold=harmonize.af_threshold,

@@ -99,20 +99,29 @@ def _allocate(budget: int, mix: dict[str, float]) -> dict[str, int]:
     return counts
 
 
-def draw_mix(labels: dict[str, np.ndarray], mix: dict[str, float], *, budget: int, seed: int) -> MixDraw:
+def draw_mix(
+    labels: dict[str, np.ndarray], mix: dict[str, float], *, budget: int, seed: int, class_shares: dict[str, float] | None = None
+) -> MixDraw:
     """Class-balanced draw of ``budget`` windows split by ``mix`` from per-modality label arrays.
 
-    Shares are turned into whole numbers of windows by largest remainder, so they sum to ``budget``.
+    Within a modality, windows are drawn by ``class_shares`` (default: half AF, half SR). A share
+    for 'other' adds non-AF rhythms (ectopy, other arrhythmias) to the negative class; a modality
+    without 'other' windows gives that share to SR. Shares are turned into whole numbers of windows
+    by largest remainder, so they sum to ``budget``.
     """
+    class_shares = class_shares or {"SR": 0.5, "AF": 0.5}
     per_modality = _allocate(budget, mix)
     rng = np.random.default_rng(seed)
     indices, counts = {}, []
     for modality, share in mix.items():
         n_modality = per_modality[modality]
+        shares = dict(class_shares)
+        if shares.get("other", 0) > 0 and not np.any(labels[modality] == "other"):
+            shares["SR"] = shares.get("SR", 0) + shares.pop("other")
+        per_class = _allocate(n_modality, {k: v for k, v in shares.items() if v > 0})
         chosen = []
-        for k, label in enumerate(CLASSES):
+        for label, need in per_class.items():
             pool = np.flatnonzero(labels[modality] == label)
-            need = n_modality // 2 + (n_modality % 2 if k == 1 else 0)
             if need == 0:
                 continue
             if pool.size == 0:
@@ -128,15 +137,20 @@ def draw_mix(labels: dict[str, np.ndarray], mix: dict[str, float], *, budget: in
 
 
 def load_modality_windows(
-    *, data_root: str | Path | None, cache_dir: str | Path, config: HarmonizeConfig = HarmonizeConfig(), modalities=tuple(MODALITY_DATASETS), on_record=None
+    *, data_root: str | Path | None, cache_dir: str | Path, config: HarmonizeConfig = HarmonizeConfig(), modalities=tuple(MODALITY_DATASETS), on_record=None,
+    labels: tuple[str, ...] = CLASSES,
 ) -> dict[str, WindowSet]:
-    """AF and SR windows of each modality's public dataset (from the cache), all splits."""
+    """Windows with the given labels (default AF and SR) of each modality's public dataset (from the cache), all splits.
+
+    'other' windows of annotated records keep only those with no AF at all (a window straddling an
+    AF onset is neither a clean positive nor a clean negative)."""
     out = {}
     for modality in modalities:
         dataset = load_dataset(MODALITY_DATASETS[modality], data_root=data_root)
         result = prepare(dataset, config=config, cache_dir=cache_dir, on_record=on_record)
         windows = result.windows
-        keep = windows.table.label.isin(CLASSES).to_numpy()
+        table = windows.table
+        keep = (table.label.isin(labels) & ~((table.label == "other") & (table.af_fraction.fillna(0) > 0))).to_numpy()
         subset = windows.subset(keep)
         out[modality] = WindowSet(x=np.ascontiguousarray(subset.x), table=subset.table, config=subset.config)
     return out

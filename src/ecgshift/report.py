@@ -165,7 +165,8 @@ def _heatmap(results: pd.DataFrame, order: list[str]):
     for (i, j), value in np.ndenumerate(acc.to_numpy(float)):
         ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value < np.nanmean(acc.to_numpy(float)) else "black", fontsize=9)
     ax.set_xticks(range(acc.shape[1]), [_NAMES[m] for m in acc.columns])
-    ax.set_yticks(range(len(acc)), acc.index)
+    aliases = results.drop_duplicates("mix_name").set_index("mix_name").aliases.fillna("").astype(str)
+    ax.set_yticks(range(len(acc)), [f"{m} (= {aliases[m]})" if aliases.get(m) else m for m in acc.index])
     ax.set_xlabel("test modality")
     ax.set_ylabel("training mix")
     fig.colorbar(image, ax=ax, label="accuracy (mean over seeds)")
@@ -284,7 +285,7 @@ def _cell(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
-        return "" if not math.isfinite(value) else f"{value:.3f}"
+        return "" if not math.isfinite(value) else f"{value:.2g}" if 0 < abs(value) < 0.01 else f"{value:.3f}"
     return str(value)
 
 
@@ -372,7 +373,7 @@ def write_report(results_dir: str | Path, out_html: str | Path) -> Path:
     parts.append("<h2>MC Dropout vs deep ensemble vs fast MC</h2>")
     if len(methods):
         cols = [c for c in ("mix_name", "test_modality", "in_mix", "method", "members", "n", "accuracy", "auroc", "brier", "ece", "mean_entropy", "mean_mi", "aurc_entropy", "shift_auroc_mi", "shift_auroc_entropy") if c in methods]
-        shown = methods[methods.full_mc.astype(bool)] if methods.full_mc.astype(bool).any() else methods
+        shown = (methods[methods.full_mc.astype(bool)] if methods.full_mc.astype(bool).any() else methods).astype({"n": int, "members": int})
         parts += ["<p class='note'>Same runs, same windows (a fixed subsample of each modality's test split): full MC Dropout and fast head-only MC "
                   "averaged over seeds, the deterministic pass, and a deep ensemble of the seeds' runs.</p>", _table(shown[cols], table_id="table-methods")]
     else:

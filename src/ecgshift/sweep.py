@@ -14,8 +14,8 @@ and ``out_dir`` must then be on a filesystem every node sees).
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -257,11 +257,8 @@ def _cell_columns(cell: Cell, config: SweepConfig, run_config: dict, train_secon
            **{f"share_{m}": cell.mix.get(m, 0.0) for m in _MODALITIES}, "budget": config.budget, "epochs": config.epochs,
            "model": config.model, "model_kwargs": json.dumps(config.model_kwargs, sort_keys=True), "mc": config.mc, "n_boot": config.n_boot,
            "full_mc": cell.full_mc, "temperature": run_config["temperature"], "best_epoch": run_config["best_epoch"], "train_seconds": train_seconds}
-    for c in run_config["counts"]:
-        row[f"train_{c['modality']}_{c['label']}"] = c["requested"]
-        row[f"train_{c['modality']}_{c['label']}_unique"] = c["drawn_unique"]
-    for modality, counts in run_config.get("val_counts", {}).items():
-        row.update({f"val_{modality}_{label}": n for label, n in counts.items()})
+    row.update({f"train_{c['modality']}_{c['label']}{suffix}": c[k] for c in run_config["counts"] for suffix, k in (("", "requested"), ("_unique", "drawn_unique"))})
+    row.update({f"val_{m}_{label}": n for m, counts in run_config.get("val_counts", {}).items() for label, n in counts.items()})
     row["notes"] = draw_notes(run_config["counts"])
     return row
 
@@ -270,8 +267,7 @@ def run_cell(cell: Cell, config: SweepConfig, out_dir: str | Path, handle: DataH
     """Train (unless the run exists) and evaluate one cell; never raises (an error is the outcome's status)."""
     import torch
 
-    started, out_dir = time.perf_counter(), Path(out_dir)
-    threads = torch.get_num_threads()
+    started, out_dir, threads = time.perf_counter(), Path(out_dir), torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         if _is_finished(out_dir, cell, config):
@@ -353,8 +349,6 @@ def run_sweep(
             for cell in pending:
                 report(run_cell(cell, config, out_dir, handle))
         else:
-            import multiprocessing
-
             import torch
 
             spawn = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
@@ -367,10 +361,9 @@ def run_sweep(
 
 
 def _outcome(get: Callable[[], CellOutcome], cell: Cell) -> CellOutcome:
-    """A worker's outcome; a worker that died (killed, out of memory) is that cell's error, not the sweep's end."""
     try:
         return get()
-    except Exception as exc:
+    except Exception as exc:  # a worker that died (killed, out of memory): that cell's error, not the sweep's end
         return CellOutcome(cell.cell_id, f"error: worker failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}", 0.0)
 
 
@@ -395,18 +388,10 @@ def _run_ray(cells: list[Cell], config: SweepConfig, out_dir: Path, handle: Data
 
 
 def collect_results(out_dir: str | Path, *, config: SweepConfig, cells: list[Cell] | None = None) -> pd.DataFrame:
-    """Gather finished cells into ``results.csv`` (+ ``.parquet`` with pyarrow), ``shift.csv``, ``ood.csv``,
+    """Gather the finished cells into ``results.csv`` (+ ``.parquet`` with pyarrow), ``shift.csv``, ``ood.csv``,
     ``risk_coverage.csv`` and ``methods.csv`` (MC Dropout vs fast MC vs deep ensemble); returns the results."""
     from ecgshift.sweep_eval import collect_tables
 
     out_dir = Path(out_dir)
-    cells = plan_cells(config) if cells is None else cells
-    done = [_cell_paths(out_dir, c)[1] for c in cells if (_cell_paths(out_dir, c)[1] / "metrics.csv").exists()]
-    tables = collect_tables(done, ensemble=config.ensemble)
-    results = tables.pop("results")
-    results.to_csv(out_dir / "results.csv", index=False)
-    if importlib.util.find_spec("pyarrow") is not None:
-        results.to_parquet(out_dir / "results.parquet", index=False)
-    for name, frame in tables.items():
-        frame.to_csv(out_dir / f"{name}.csv", index=False)
-    return results
+    done = [_cell_paths(out_dir, c)[1] for c in (plan_cells(config) if cells is None else cells)]
+    return collect_tables([d for d in done if (d / "metrics.csv").exists()], ensemble=config.ensemble, out_dir=out_dir)

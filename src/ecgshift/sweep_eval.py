@@ -23,6 +23,7 @@ are run once at T = 1 and rescaled.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,9 +345,9 @@ def _read_csv(path: Path, **options) -> pd.DataFrame:
         return pd.DataFrame()
 
 
-def collect_tables(cell_dirs: list[Path], *, ensemble: int) -> dict[str, pd.DataFrame]:
-    """Finished cells' tables stacked (``results`` from their metrics.csv, ``shift``, ``ood``, ``risk_coverage``)
-    and ``methods``: :func:`compare_methods` per mix over the cells of that mix."""
+def collect_tables(cell_dirs: list[Path], *, ensemble: int, out_dir: Path) -> pd.DataFrame:
+    """Stack finished cells' tables into ``out_dir``: ``results.csv`` (their metrics; ``.parquet`` too with pyarrow),
+    ``shift.csv``, ``ood.csv``, ``risk_coverage.csv``, and ``methods.csv`` (:func:`compare_methods` per mix); return the results."""
     tables = {}
     for name in ("metrics", "shift", "ood", "risk_coverage"):
         parts = [p for p in (_read_csv(Path(d) / f"{name}.csv") for d in cell_dirs) if len(p)]
@@ -369,4 +370,8 @@ def collect_tables(cell_dirs: list[Path], *, ensemble: int) -> dict[str, pd.Data
             frame.insert(1, "full_mc", members[0][0]["full_mc"])
             methods.append(frame)
     tables["methods"] = pd.concat(methods, ignore_index=True) if methods else pd.DataFrame()
-    return {"results": results, **tables}
+    for name, frame in {"results": results, **tables}.items():
+        frame.to_csv(out_dir / f"{name}.csv", index=False)
+    if importlib.util.find_spec("pyarrow") is not None:
+        results.to_parquet(out_dir / "results.parquet", index=False)
+    return results

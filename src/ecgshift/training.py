@@ -50,6 +50,7 @@ class TrainConfig:
     init: str | None = None
     freeze_trunk: bool = False
     referral_rate: float = 0.1
+    class_shares: dict = field(default_factory=lambda: {"SR": 0.5, "AF": 0.5})
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -186,11 +187,12 @@ def fit(
     rng = np.random.default_rng(config.seed)
     harmonize = next(iter(sets.values())).config
     train_sets = {m: sets[m].split("train") for m in mix}
-    draw = draw_mix({m: s.table.label.to_numpy() for m, s in train_sets.items()}, mix, budget=config.budget, seed=config.seed)
+    draw = draw_mix({m: s.table.label.to_numpy() for m, s in train_sets.items()}, mix, budget=config.budget, seed=config.seed, class_shares=config.class_shares)
     x, y, m = _stack(train_sets, draw.indices)
     val = {}
     for modality in mix:
         vs = sets[modality].split("val")
+        vs = vs.subset(vs.table.label.isin(CLASSES).to_numpy())  # validation measures the task: AF vs SR
         val[modality] = (np.asarray(vs.x, np.float32), (vs.table.label.to_numpy() == "AF").astype(np.int64))
 
     model_kwargs = config.model_kwargs
