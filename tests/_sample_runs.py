@@ -38,7 +38,7 @@ LABELLED_SPLITS = {
     "recg/00452_lr.hea": "val",  # AF
     "recg/00038_lr.hea": "val",  # SR
 }
-HOLTER_SPLITS = {"hecg/mitdb221_600s.hea": "train", "hecg/mitdb219_0s.hea": "val", "hecg/mitdb116_0s.hea": "by_time"}
+HOLTER_SPLITS = {"hecg/mitdb219_330s.hea": "train", "hecg/mitdb202_1000s.hea": "val", "hecg/mitdb116_0s.hea": "by_time"}
 
 
 def manifest() -> pd.DataFrame:

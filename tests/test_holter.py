@@ -24,7 +24,7 @@ from ecgshift.holter import QUALITY_REASONS, HolterConfig, analyse_holter
 from ecgshift.holter_report import write_outputs
 from ecgshift.predictor import EcgShiftModel, default_model_path, load_model
 
-AF_EXCERPT = SAMPLES / "hecg" / "mitdb221_600s.hea"  # 5 min of record 221, annotated AF almost throughout
+AF_EXCERPT = SAMPLES / "hecg" / "mitdb219_330s.hea"  # 5 min of record 219 (330–630 s), annotated AF throughout
 SR_EXCERPT = SAMPLES / "hecg" / "mitdb116_0s.hea"  # 5 min of record 116, sinus rhythm
 HAS_DEFAULT_MODEL = (default_model_path() / "config.json").exists()
 NO_RR = HolterConfig(rr_second_opinion=False)
@@ -217,8 +217,8 @@ def test_ray_executor_accounts_for_every_recording(model_dir: Path, tmp_path: Pa
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = pd.read_csv(tmp_path / "out" / SUMMARY_FILE).set_index("record")
-    assert summary.loc["mitdb221_600s", "status"] == "done" and summary.loc["missing", "status"].startswith("rejected:")
-    assert (tmp_path / "out" / "mitdb221_600s" / "timeline.html").exists()
+    assert summary.loc["mitdb219_330s", "status"] == "done" and summary.loc["missing", "status"].startswith("rejected:")
+    assert (tmp_path / "out" / "mitdb219_330s" / "timeline.html").exists()
 
 
 def test_html_timeline_is_self_contained_and_renders_in_headless_chromium(af_result, tmp_path: Path) -> None:

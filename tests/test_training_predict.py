@@ -59,7 +59,7 @@ def model(run: Path) -> EcgShiftModel:
 
 @pytest.fixture(scope="module")
 def holter_record():
-    return io.read(SAMPLES / "hecg" / "mitdb219_0s.hea", modality="hecg")  # 5 min: 30 windows
+    return io.read(SAMPLES / "hecg" / "mitdb202_1000s.hea", modality="hecg")  # 5 min: 30 windows
 
 
 def _tensors(run_dir: Path) -> dict[str, torch.Tensor]:
