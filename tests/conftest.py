@@ -21,6 +21,18 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One torch thread for the whole session: small batches on a 2-core machine run faster so,
+    and a busy neighbour process cannot make them crawl."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``$ECGSHIFT_CACHE`` → a temporary folder, so no test writes to ``~/.cache`` (subprocesses inherit it)."""
     cache = tmp_path_factory.mktemp("ecgshift-cache")

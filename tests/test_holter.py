@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import typer
 import wfdb
 from typer.testing import CliRunner
@@ -31,12 +29,6 @@ NO_RR = HolterConfig(rr_second_opinion=False)
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +169,7 @@ def test_review_windows_get_the_rr_detectors_second_opinion(model_dir: Path) -> 
 
 def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(model_dir: Path, tmp_path: Path) -> None:
     signal = _lead(AF_EXCERPT)
-    good = _write(tmp_path / "in", "good", signal)
+    _write(tmp_path / "in", "good", signal)
     truncated = _write(tmp_path / "in", "truncated", signal)
     dat = truncated.with_suffix(".dat")
     dat.write_bytes(dat.read_bytes()[: dat.stat().st_size // 2])

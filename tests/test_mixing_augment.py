@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 
 from ecgshift import io
 from ecgshift.assets import sample_folder
@@ -26,12 +24,6 @@ from ecgshift.windows import window_record
 FS = 100.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _labels(n_af: int, n_sr: int, *, other: int = 0) -> np.ndarray:

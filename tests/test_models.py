@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -27,14 +26,6 @@ N_CLASSES = 2
 MODEL_NAMES = list_models()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # These models run many tiny ops; on a busy 2-core machine OpenMP threads that wait for each
-    # other make them up to 100x slower, so the tests run single-threaded (restored afterwards).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def make(name: str, n_leads: int = 1, **kwargs: object) -> nn.Module:

@@ -9,7 +9,6 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from ecgshift import io
 from ecgshift.errors import BadInputError
 from ecgshift.predictor import EcgShiftModel
 from ecgshift.uncertainty import Predictions

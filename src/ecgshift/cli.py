@@ -224,7 +224,6 @@ def train_command(
 
     import torch
 
-    from ecgshift.augment import AugmentConfig
     from ecgshift.mixing import load_modality_windows, parse_mix
     from ecgshift.paths import cache_root
     from ecgshift.presets import preset_config
