@@ -51,11 +51,21 @@ def deterministic(net: EcgNet, x: np.ndarray, *, batch_size: int = 512) -> Passe
 
 
 @torch.no_grad()
-def mc_passes(net: EcgNet, x: np.ndarray, *, T: int = 20, fast: bool = True, temperature: float = 1.0, batch_size: int = 512) -> Passes:
+def mc_passes(net: EcgNet, x: np.ndarray, *, T: int = 20, fast: bool = True, temperature: float = 1.0, batch_size: int = 512, seed: int | None = 0) -> Passes:
     """T stochastic passes. ``fast``: trunk once, dropout head T times; else the whole network T times.
 
     The deterministic pass (features for the shift score, modality logits) is always run once.
+    The dropout masks come from ``seed`` (so the same input gives the same prediction) on a forked
+    torch RNG, leaving the caller's random state untouched; ``seed=None`` uses the global RNG.
     """
+    if seed is None:
+        return _mc_passes(net, x, T=T, fast=fast, temperature=temperature, batch_size=batch_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _mc_passes(net, x, T=T, fast=fast, temperature=temperature, batch_size=batch_size)
+
+
+def _mc_passes(net: EcgNet, x: np.ndarray, *, T: int, fast: bool, temperature: float, batch_size: int) -> Passes:
     base = deterministic(net, x, batch_size=batch_size)
     if T <= 1:
         probs = torch.softmax(torch.from_numpy(base.logits) / temperature, -1).numpy()[None]
