@@ -112,14 +112,15 @@ def _finding_uncertainty(shift: pd.DataFrame, methods: pd.DataFrame) -> Finding:
     claim = "MC-Dropout uncertainty (mutual information) rises under shift."
     if shift.empty:
         return Finding(claim, "not tested", "no mix leaves a modality out")
-    mi = shift[shift.score == "mutual_info"].groupby(["mix_name", "absent_modality"], sort=False)[
-        ["auroc", "auroc_low", "auroc_high", "mean_pos", "mean_neg"]].mean().reset_index()
-    higher = mi[mi.mean_pos > mi.mean_neg]
-    clear = mi[mi.auroc_low > 0.5]
-    status = "reproduced" if len(clear) == len(mi) else "partly" if len(higher) else "not reproduced"
-    text = (f"fast MC (head-only) mutual information higher on the absent modality than on the trained ones in {len(higher)} of {len(mi)} "
-            f"(mix, absent modality) pairs; shift-detection AUROC median {mi.auroc.median():.3f} (range {mi.auroc.min():.3f}–{mi.auroc.max():.3f}), "
-            f"CI above 0.5 in {len(clear)}: " + "; ".join(f"{r.mix_name}/{r.absent_modality} {r.auroc:.3f}" for r in mi.itertuples()))
+    means = shift.groupby(["mix_name", "absent_modality", "score"], sort=False)[["auroc", "auroc_low", "auroc_high", "mean_pos", "mean_neg"]].mean().reset_index()
+    mi, mahalanobis = means[means.score == "mutual_info"], means[means.score == "shift_score"]
+    higher, clear, reversed_ = mi[mi.mean_pos > mi.mean_neg], mi[mi.auroc_low > 0.5], mi[mi.auroc_high < 0.5]
+    status = "reproduced" if len(clear) == len(mi) else "partly" if len(clear) else "not reproduced"
+    text = (f"fast MC (head-only) mean mutual information higher on the absent modality than on the trained ones in {len(higher)} of {len(mi)} "
+            f"(mix, absent modality) pairs; shift-detection AUROC of mutual information median {mi.auroc.median():.3f} (range {mi.auroc.min():.3f}–{mi.auroc.max():.3f}), "
+            f"95 % CI above 0.5 in {len(clear)} and below 0.5 (uncertainty lower under shift) in {len(reversed_)}: "
+            + "; ".join(f"{r.mix_name}/{r.absent_modality} {r.auroc:.3f}" for r in mi.itertuples())
+            + f"; for comparison the feature-space shift score: median AUROC {mahalanobis.auroc.median():.3f}")
     full = methods[(methods.method == "mc_full") & methods.shift_auroc_mi.notna()] if len(methods) else methods
     if len(full):
         text += "; full MC Dropout (subsample): " + "; ".join(f"{r.mix_name}/{r.test_modality} {r.shift_auroc_mi:.3f}" for r in full.itertuples())
@@ -255,6 +256,7 @@ def _uncertainty(pred: pd.DataFrame):
         ax.set_ylabel(f"{score} (nats)")
         if score == "mutual_info":
             ax.set_yscale("symlog", linthresh=1e-4)
+            ax.set_ylim(bottom=0)
     fig.suptitle("Uncertainty per test modality, windows of runs whose mix includes / leaves out that modality (fast MC)", fontsize=10)
     return fig
 
