@@ -27,8 +27,20 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def modality_windows(args, modalities=("tecg", "recg", "hecg")):
-    return load_modality_windows(data_root=args.data_root, cache_dir=cache_root(args.cache_dir), modalities=modalities)
+def modality_windows(args, modalities=("tecg", "recg", "hecg"), labels=("SR", "AF")):
+    """Windows of each modality's dataset with the given labels ('other': non-AF, non-sinus rhythms)."""
+    return load_modality_windows(data_root=args.data_root, cache_dir=cache_root(args.cache_dir), modalities=modalities, labels=labels)
+
+
+def other_rhythm_specificity(p_af, table, modality: str) -> tuple[float, int]:
+    """Share of 'other'-rhythm units called non-AF (tECG: records, by mean window p(AF); else windows), and their count."""
+    other = table.label.to_numpy() == "other"
+    if not other.any():
+        return float("nan"), 0
+    p = np.asarray(p_af)[other]
+    if modality == "tecg":
+        p, _ = record_mean(p, table.record_id.to_numpy()[other])
+    return float(np.mean(p < 0.5)), int(p.size)
 
 
 def record_mean(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,9 @@
 - rECG: PTB-XL fold 10, lead I, AF vs SR (one 10-s window per record).
 - hECG: MIT-BIH test records, 10-s windows (AF / SR by the 90 % rule); CIs by record (cluster bootstrap).
 Also ECE before / after temperature scaling, modality-recognition accuracy per modality,
-and the referral rule: share referred and accuracy of the non-referred.
+the referral rule (share referred and accuracy of the non-referred), and the specificity on
+'other' rhythms (non-AF, non-sinus: CinC 'O' records, PTB-XL other rhythms, MIT-BIH windows of
+other rhythms with no AF), which the AF-vs-SR figures leave out.
 
     python benchmarks/accuracy.py [--model RUN] [--mc 20]
 """
@@ -19,7 +21,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import modality_windows, parser, record_mean  # noqa: E402
+from _common import modality_windows, other_rhythm_specificity, parser, record_mean  # noqa: E402
 
 from ecgshift.evaluation import binary_metrics, expected_calibration_error  # noqa: E402
 from ecgshift.inference import deterministic  # noqa: E402
@@ -34,10 +36,13 @@ def main() -> None:
     torch.set_num_threads(2)
     started = time.perf_counter()
     model = load_model(args.model)
-    sets = modality_windows(args)
+    sets = modality_windows(args, labels=("SR", "AF", "other"))
     rows, extra = [], []
     for modality, ws in sets.items():
-        test = ws.split("test")
+        everything = ws.split("test")
+        other_spec, n_other = other_rhythm_specificity(
+            model.predict_windows(np.asarray(everything.x), mc=args.mc, fast=not args.full_mc).p_af, everything.table, modality)
+        test = everything.subset(everything.table.label.isin(["AF", "SR"]).to_numpy())
         y = (test.table.label.to_numpy() == "AF").astype(int)
         pred = model.predict_windows(np.asarray(test.x), mc=args.mc, fast=not args.full_mc)
         raw = torch.softmax(torch.from_numpy(deterministic(model.net, np.asarray(test.x)).logits), -1).numpy()[:, 1]
@@ -66,6 +71,7 @@ def main() -> None:
             "referred_share": round(float(pred.refer.mean()), 4), "acc_non_referred_windows": round(acc_kept, 4),
             "acc_all_windows": round(float(np.mean((pred.p_af >= 0.5) == y)), 4),
             "mean_mutual_info": float(pred.mutual_info.mean()), "mean_shift_score": float(np.median(pred.shift_score)),
+            "other_rhythm_spec": round(other_spec, 4), "n_other": n_other,
         })
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)

@@ -23,7 +23,7 @@ Reference evaluation (``reference='atr'``): window sensitivity/specificity (AF �
 non-AF ≤ 10 %), EC57 episode sensitivity/PPV, burden error. The default model was trained on the
 MIT-BIH ``train`` split and early-stopped / calibrated on ``val``: only ``test`` figures are honest.
 Targets: ≤ 20 s wall and ≤ 1.5 GB peak RSS on a 2-core machine. Torch runs on one thread by default
-(the RR second opinion's GQRS, pure Python, runs in a second thread); the 1-minute load average before
+(the RR second opinion's R-peak detection runs in a second thread); the 1-minute load average before
 and after the run is printed, because other processes on a shared machine change the timings a lot
 (two torch threads were ~20× slower than one while other jobs held the cores).
 """

@@ -3,10 +3,12 @@
 For each modality M, a run trained on the other two (equal shares) scores held-out windows of
 all three; "shifted" = windows of M, "in-distribution" = held-out windows of the trained
 modalities. AUROC of each candidate score for telling them apart:
-  mutual_info (MC Dropout epistemic), entropy (total predictive), mahalanobis (the product's
-  shift_score: class-conditional Gaussian on trunk features), modality (1 − max probability of the
-  modality head over the trained modalities), combined (mean of the mahalanobis and modality
-  scores after rank-normalizing each against the validation in-distribution windows).
+  mutual_info (MC Dropout epistemic), entropy (total predictive), mahalanobis_trunk (class-conditional
+  Gaussian on the AF trunk's features, AF/SR classes: the product's shift score until 2026-11-22),
+  mahalanobis_modality (the same on the modality network's features, modality classes: the product's
+  shift_score since), modality (1 − max probability of the modality head over the trained
+  modalities), combined (mean of the two mahalanobis scores and the modality score after
+  rank-normalizing each against the validation in-distribution windows).
 Which score the product should use is decided on the VALIDATION windows; TEST figures are reported.
 
     python benchmarks/shift.py [--budget 8000] [--epochs 12] [--runs runs/lomo]
@@ -33,17 +35,18 @@ from ecgshift.predictor import load_model  # noqa: E402
 from ecgshift.presets import preset_config  # noqa: E402
 from ecgshift.training import fit  # noqa: E402
 
-SCORES = ("mutual_info", "entropy", "mahalanobis", "modality", "combined")
+SCORES = ("mutual_info", "entropy", "mahalanobis_trunk", "mahalanobis_modality", "modality", "combined")
 
 
 def _scores(model, x: np.ndarray, trained: list[str], reference: dict | None = None) -> dict[str, np.ndarray]:
-    pred = model.predict_windows(x, mc=20, fast=True)
     from ecgshift.inference import deterministic
 
-    probs = torch.softmax(torch.from_numpy(deterministic(model.net, x).modality_logits), -1).numpy()
+    pred = model.predict_windows(x, mc=20, fast=True)
+    passes = deterministic(model.net, x)
+    probs = torch.softmax(torch.from_numpy(passes.modality_logits), -1).numpy()
     cols = [MODALITY_CLASSES.index(m) for m in trained]
-    out = {"mutual_info": pred.mutual_info, "entropy": pred.entropy, "mahalanobis": pred.shift_score, "modality": 1 - probs[:, cols].max(1)}
-    return out
+    return {"mutual_info": pred.mutual_info, "entropy": pred.entropy, "mahalanobis_trunk": model.density.score(passes.features),
+            "mahalanobis_modality": model.modality_density.score(passes.modality_features), "modality": 1 - probs[:, cols].max(1)}
 
 
 def _rank(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -56,16 +59,17 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--runs", type=Path, default=REPO / "runs" / "lomo")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    sets = modality_windows(args)
+    sets = modality_windows(args, labels=("SR", "AF", "other"))  # training uses the preset's 'other' negatives
     base = preset_config("default")
     rows = []
     for left_out in MODALITY_CLASSES:
         trained = [m for m in MODALITY_CLASSES if m != left_out]
         run = args.runs / f"without-{left_out}-seed{args.seed}"
-        if not (run / "config.json").exists():
+        if not (run / "config.json").exists() or load_model(run).modality_density is None:  # runs from before 2026-11-22 lack it
             config = dataclasses.replace(base, mix=parse_mix({m: 1.0 for m in trained}), budget=args.budget, epochs=args.epochs, seed=args.seed)
             print(f"training {run.name} …", flush=True)
             fit(config, {m: sets[m] for m in trained}, run_dir=run)
@@ -74,7 +78,9 @@ def main() -> None:
         for split in ("val", "test"):
             scores_in, scores_out = [], None
             for m in MODALITY_CLASSES:
-                s = _scores(model, np.asarray(sets[m].split(split).x), trained)
+                part = sets[m].split(split)
+                part = part.subset(part.table.label.isin(["AF", "SR"]).to_numpy())  # scored: AF and SR windows
+                s = _scores(model, np.asarray(part.x), trained)
                 if m == left_out:
                     scores_out = s
                 else:
@@ -84,7 +90,7 @@ def main() -> None:
         ref_in = per_split["val"][0]
         for split, (s_in, s_out) in per_split.items():
             for s in (s_in, s_out):
-                s["combined"] = (_rank(s["mahalanobis"], ref_in["mahalanobis"]) + _rank(s["modality"], ref_in["modality"])) / 2
+                s["combined"] = sum(_rank(s[k], ref_in[k]) for k in ("mahalanobis_trunk", "mahalanobis_modality", "modality")) / 3
             y = np.concatenate([np.zeros(len(s_in["entropy"])), np.ones(len(s_out["entropy"]))])
             row = {"left_out": left_out, "trained_on": "+".join(trained), "split": split, "n_in": len(s_in["entropy"]), "n_shifted": len(s_out["entropy"])}
             for name in SCORES:

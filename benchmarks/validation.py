@@ -1,5 +1,8 @@
 """The figures of benchmarks/accuracy.py on the VALIDATION splits: what model choices are made on.
 
+``<modality>_other_spec``: share of non-AF, non-sinus units (CinC 'O' records, PTB-XL other rhythms,
+MIT-BIH windows of other rhythms with no AF) called non-AF: what a Holter or a screening device also meets.
+
     python benchmarks/validation.py --model RUN [--model RUN2 ...]
 """
 
@@ -13,7 +16,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import default_data_root, modality_windows, record_mean  # noqa: E402
+from _common import default_data_root, modality_windows, other_rhythm_specificity, record_mean  # noqa: E402
 
 from ecgshift.evaluation import binary_metrics  # noqa: E402
 from ecgshift.predictor import load_model  # noqa: E402
@@ -22,16 +25,20 @@ from ecgshift.predictor import load_model  # noqa: E402
 def evaluate(model, sets, split: str = "val", mc: int = 20) -> dict:
     out = {}
     for modality, ws in sets.items():
-        part = ws.split(split)
+        everything = ws.split(split)
+        pred_all = model.predict_windows(np.asarray(everything.x), mc=mc, fast=True)
+        out[f"{modality}_other_spec"] = other_rhythm_specificity(pred_all.p_af, everything.table, modality)[0]
+        keep = everything.table.label.isin(["AF", "SR"]).to_numpy()
+        part = everything.subset(keep)
         y = (part.table.label.to_numpy() == "AF").astype(int)
-        pred = model.predict_windows(np.asarray(part.x), mc=mc, fast=True)
-        p = pred.p_af
+        p = pred_all.p_af[keep]
         if modality == "tecg":
             p, _ = record_mean(p, part.table.record_id.to_numpy())
             y = record_mean(y.astype(float), part.table.record_id.to_numpy())[0].astype(int)
         m = binary_metrics(y, p, n_boot=50)
         out.update({f"{modality}_acc": m.accuracy.value, f"{modality}_sens": m.sensitivity.value, f"{modality}_spec": m.specificity.value,
-                    f"{modality}_auroc": m.auroc.value, f"{modality}_ece": m.ece.value, f"{modality}_modality_acc": float(np.mean(pred.modality == modality))})
+                    f"{modality}_auroc": m.auroc.value, f"{modality}_ece": m.ece.value,
+                    f"{modality}_modality_acc": float(np.mean(pred_all.modality[keep] == modality))})
     return out
 
 
@@ -45,7 +52,7 @@ def main() -> None:
     p.add_argument("--split", default="val")
     args = p.parse_args()
     torch.set_num_threads(2)
-    sets = modality_windows(args)
+    sets = modality_windows(args, labels=("SR", "AF", "other"))
     rows = {str(run): evaluate(load_model(run), sets, args.split) for run in args.model}
     pd.set_option("display.width", 250)
     print(pd.DataFrame(rows).T.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -3,6 +3,8 @@ episodes, reference evaluation, bad input in a batch, and the offline HTML timel
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 import subprocess
 from pathlib import Path
@@ -165,6 +167,31 @@ def test_review_windows_get_the_rr_detectors_second_opinion(model_dir: Path) -> 
     assert w.review.all() and set(w.rr_call) <= {"AF", "non-AF", "no call"}
     called = w[w.rr_call != "no call"]
     assert len(called) >= 20 and (called.rr_call == "AF").mean() > 0.5  # irregular RR: AF on record 221
+
+
+def test_an_uncertain_af_call_is_withdrawn_when_the_rr_detector_says_non_af(model_dir: Path, monkeypatch) -> None:
+    always = load_model(model_dir)
+    always.referral = {**always.referral, "entropy": -1.0}  # every window under review
+    monkeypatch.setattr(always, "predict_windows", _all_af(always.predict_windows))
+
+    def regular(harm, starts, **kwargs):
+        return np.full(starts.size, 0.1), np.full(starts.size, "non-AF", dtype=object)
+
+    monkeypatch.setattr(holter, "_rr_opinion", regular)
+    overridden = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2))
+    kept = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2, rr_overrides=False))
+    ok = overridden.windows.quality == "ok"
+    assert (overridden.windows.p_af[ok] >= 0.5).all()
+    assert not overridden.windows.is_af.any() and not overridden.episodes
+    assert kept.windows.is_af[ok].all() and kept.episodes
+
+
+def _all_af(predict_windows):
+    def wrapped(x, **kwargs):
+        pred = predict_windows(x, **kwargs)
+        return dataclasses.replace(pred, p_af=np.full(len(x), 0.9))
+
+    return wrapped
 
 
 def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(model_dir: Path, tmp_path: Path) -> None:

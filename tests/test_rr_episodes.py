@@ -324,14 +324,15 @@ def test_default_detector_finds_most_ltafdb_episodes_and_few_false_ones_in_nsr2d
 
 @pytest.mark.integration
 @pytest.mark.skipif(not MITDB.is_dir(), reason=f"shared data absent: {SHARED}")
-def test_rpeaks_from_a_mitbih_waveform_feed_the_detector():
+@pytest.mark.parametrize("method", ["gqrs", "neurokit"])
+def test_rpeaks_from_a_mitbih_waveform_feed_the_detector(method):
     from wfdb import processing
 
     from ecgshift.io import read
 
     record = read(MITDB / "202.hea")  # sinus rhythm, then AF from 1143 s to the end with short interruptions
     offset = int(900 * record.fs)
-    found = beats_from_signal(record.signal[0, offset:], record.fs)
+    found = beats_from_signal(record.signal[0, offset:], record.fs, method=method)
     beats = Beats(sample=found.sample + offset, symbol=found.symbol, fs=found.fs)
     reference_beats = record.beats.sample[record.beats.sample >= offset]
     match = processing.compare_annotations(reference_beats, beats.sample, int(0.15 * record.fs))
@@ -342,3 +343,17 @@ def test_rpeaks_from_a_mitbih_waveform_feed_the_detector():
     m = episode_metrics(detection.episodes, reference, total_s=record.duration_s - 900)
     assert m.n_detected >= 1 and m.n_detected_true == m.n_detected
     assert m.duration_sensitivity >= 0.8 and m.duration_ppv >= 0.8
+
+
+def test_unknown_rpeak_detector_names_the_known_ones():
+    from ecgshift.rr import detect_rpeaks
+
+    with pytest.raises(KeyError, match="gqrs, neurokit"):
+        detect_rpeaks(np.zeros(1000), 100.0, method="pan")
+
+
+def test_flat_signal_has_no_rpeaks_with_either_detector():
+    from ecgshift.rr import detect_rpeaks
+
+    for method in ("gqrs", "neurokit"):
+        assert detect_rpeaks(np.full(3000, 0.2), 100.0, method=method).size == 0

@@ -13,7 +13,7 @@ from ecgshift.cache import dataset_key, prepare
 from ecgshift.datasets import CinC2017, Folder, MITDB, PTBXL
 from ecgshift.datasets.cinc2017 import CINC_LABELS
 from ecgshift.preprocess import HarmonizeConfig
-from ecgshift.splits import SPLITS, fold_split, group_split
+from ecgshift.splits import SPLITS, fold_split, group_kfold, group_split
 
 try:  # a property test with shrinking when hypothesis is installed; the seeded loop below runs always
     from hypothesis import given, settings
@@ -229,3 +229,20 @@ def test_corrupt_record_is_rejected_with_its_reason_while_the_others_prepare(
     prepared = set(result.windows.table.record_id)
     assert len(prepared) + len(result.rejected) == result.n_records  # nothing silently dropped
     assert "201" not in prepared and len(prepared) == 6
+
+
+def test_group_kfold_keeps_groups_whole_and_deals_each_stratum_over_the_folds():
+    groups = [f"p{i // 2}" for i in range(40)]  # 20 patients with 2 records each
+    strata = ["AF" if i < 14 else "SR" for i in range(40)]  # 7 AF patients
+    folds = group_kfold(groups, strata, k=5, seed=1)
+    assert np.array_equal(folds, group_kfold(groups, strata, k=5, seed=1))
+    for g in set(groups):
+        assert len({folds[i] for i in range(40) if groups[i] == g}) == 1
+    af_per_fold = np.bincount([folds[i] for i in range(0, 14, 2)], minlength=5)
+    assert af_per_fold.min() >= 1 and af_per_fold.max() <= 2
+    assert np.bincount(folds[::2], minlength=5).tolist() == [4, 4, 4, 4, 4]
+
+
+def test_group_kfold_rejects_more_folds_than_groups():
+    with pytest.raises(ValueError, match="3 groups cannot fill 5 folds"):
+        group_kfold(["a", "b", "c"], ["x", "x", "x"], k=5)

@@ -108,6 +108,31 @@ def test_fit_stores_the_shift_density_with_the_weights(run: Path) -> None:
     assert tensors["extra.density_means"].shape == (2, 4 * TINY_KWARGS["width"])
 
 
+def test_shift_score_is_the_modality_feature_density_fitted_on_the_training_modalities(run: Path, model: EcgShiftModel) -> None:
+    tensors = _tensors(run)
+    assert tensors["extra.modality_density_means"].shape[0] == 3  # one class per training modality
+    x = np.asarray(sample_window_sets()["hecg"].x[:4])
+    passes = mc_passes(model.net, x, T=1)
+    expected = model.modality_density.score(passes.modality_features)
+    assert np.allclose(model.predict_windows(x, mc=1).shift_score, expected)
+    assert not np.allclose(expected, model.density.score(passes.features))
+
+
+def test_redraw_sees_more_unique_windows_than_one_fixed_draw(sets, tmp_path: Path) -> None:
+    fixed = pd.read_csv(train_tiny(tmp_path / "fixed", sets, budget=16, epochs=3) / "counts.csv")
+    redrawn = pd.read_csv(train_tiny(tmp_path / "redraw", sets, budget=16, epochs=3, redraw=True) / "counts.csv")
+    assert (redrawn.drawn_unique >= fixed.drawn_unique).all() and redrawn.drawn_unique.sum() > fixed.drawn_unique.sum()
+    assert (redrawn.requested == fixed.requested).all()
+
+
+def test_ema_run_saves_averaged_weights_that_differ_from_the_plain_run(run: Path, sets, tmp_path: Path) -> None:
+    averaged = train_tiny(tmp_path / "ema", sets, ema_decay=0.9)
+    plain, ema = _tensors(run), _tensors(averaged)
+    assert any(not torch.equal(plain[k], ema[k]) for k in plain if k.startswith("net.backbone."))
+    again = _tensors(train_tiny(tmp_path / "ema-again", sets, ema_decay=0.9))
+    assert all(torch.equal(ema[k], again[k]) for k in ema)
+
+
 def test_two_fits_with_the_same_seed_give_identical_weights(run: Path, sets, tmp_path: Path) -> None:
     again = train_tiny(tmp_path / "again", sets)
     first, second = _tensors(run), _tensors(again)

@@ -16,12 +16,13 @@ __all__ = ["Passes", "deterministic", "mc_passes"]
 @dataclass(frozen=True, eq=False)
 class Passes:
     """Raw outputs: ``samples`` (T, n, 2) AF-head probabilities, trunk ``features`` (n, F), ``logits`` (n, 2)
-    of the deterministic pass, ``modality_logits`` (n, M)."""
+    of the deterministic pass, ``modality_logits`` (n, M) and the modality network's ``modality_features``."""
 
     samples: np.ndarray
     features: np.ndarray
     logits: np.ndarray
     modality_logits: np.ndarray
+    modality_features: np.ndarray
 
 
 def _batches(x: np.ndarray, batch_size: int):
@@ -33,13 +34,14 @@ def _batches(x: np.ndarray, batch_size: int):
 def deterministic(net: EcgNet, x: np.ndarray, *, batch_size: int = 512) -> Passes:
     """One eval-mode pass: features, AF logits, modality logits."""
     net.eval()
-    feats, logits, mods = [], [], []
+    feats, logits, mods, mod_feats = [], [], [], []
     for batch in _batches(x, batch_size):
         f = net.forward_features(batch)
-        af, mod = net.backbone.forward_head(f), net.modality_net(batch)
+        mf = net.modality_net.forward_features(batch)
         feats.append(f.numpy())
-        logits.append(af.numpy())
-        mods.append(mod.numpy())
+        logits.append(net.backbone.forward_head(f).numpy())
+        mod_feats.append(mf.numpy())
+        mods.append(net.modality_net.forward_head(mf).numpy())
     features = np.concatenate(feats) if feats else np.zeros((0, getattr(net.backbone, "n_features", 0)), np.float32)
     logits_all = np.concatenate(logits) if logits else np.zeros((0, 2), np.float32)
     return Passes(
@@ -47,6 +49,7 @@ def deterministic(net: EcgNet, x: np.ndarray, *, batch_size: int = 512) -> Passe
         features=features,
         logits=logits_all,
         modality_logits=np.concatenate(mods) if mods else np.zeros((0, 3), np.float32),
+        modality_features=np.concatenate(mod_feats) if mod_feats else np.zeros((0, getattr(net.modality_net, "n_features", 0)), np.float32),
     )
 
 
@@ -69,7 +72,7 @@ def _mc_passes(net: EcgNet, x: np.ndarray, *, T: int, fast: bool, temperature: f
     base = deterministic(net, x, batch_size=batch_size)
     if T <= 1:
         probs = torch.softmax(torch.from_numpy(base.logits) / temperature, -1).numpy()[None]
-        return Passes(probs, base.features, base.logits, base.modality_logits)
+        return Passes(probs, base.features, base.logits, base.modality_logits, base.modality_features)
     samples = np.empty((T, x.shape[0], base.logits.shape[1]), np.float32)
     with mc_dropout(net):
         if fast:
@@ -83,4 +86,4 @@ def _mc_passes(net: EcgNet, x: np.ndarray, *, T: int, fast: bool, temperature: f
                     out = net.backbone(batch)
                     samples[t, start : start + len(batch)] = torch.softmax(out / temperature, -1).numpy()
                     start += len(batch)
-    return Passes(samples, base.features, base.logits, base.modality_logits)
+    return Passes(samples, base.features, base.logits, base.modality_logits, base.modality_features)

@@ -50,10 +50,12 @@ class RecordSummary:
 class EcgShiftModel:
     """A trained run, ready to predict. Construct with :func:`load_model`."""
 
-    def __init__(self, net: EcgNet, config: dict, density: FeatureDensity | None, *, source: str = "") -> None:
+    def __init__(self, net: EcgNet, config: dict, density: FeatureDensity | None, *, source: str = "",
+                 modality_density: FeatureDensity | None = None) -> None:
         self.net = net
         self.config = config
-        self.density = density
+        self.density = density  # on AF-trunk features (AF/SR classes)
+        self.modality_density = modality_density  # on modality-network features (modality classes): the shift score
         self.source = source
         self.harmonize = HarmonizeConfig.from_dict(config["harmonize"])
         self.temperature = float(config.get("temperature", 1.0))
@@ -67,7 +69,7 @@ class EcgShiftModel:
         passes = mc_passes(self.net, np.asarray(x, np.float32), T=mc, fast=fast, temperature=self.temperature)
         stats = summarize_samples(passes.samples)
         modality_probs = torch.softmax(torch.from_numpy(passes.modality_logits), -1).numpy()
-        shift = self.density.score(passes.features) if self.density is not None else np.full(len(x), np.nan)
+        shift = self.shift_scores(passes)
         refer = (stats.entropy > self.referral.get("entropy", np.inf)) | (shift > self.referral.get("shift_score", np.inf))
         return Predictions(
             p_af=stats.p_af,
@@ -80,6 +82,15 @@ class EcgShiftModel:
             refer=refer,
             start_s=np.arange(len(x)) * self.harmonize.window_s if start_s is None else np.asarray(start_s),
         )
+
+    def shift_scores(self, passes) -> np.ndarray:
+        """Shift score per window (see :mod:`ecgshift.shift`): the modality-feature density when the run
+        has one (runs trained since 2026-11-22), else the trunk-feature density, else NaN."""
+        if self.modality_density is not None:
+            return self.modality_density.score(passes.modality_features)
+        if self.density is not None:
+            return self.density.score(passes.features)
+        return np.full(len(passes.logits), np.nan)
 
     def predict(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, fast: bool = True) -> Predictions:
         """Window-level predictions of a Record, or of an array (leads × samples, mV) sampled at ``fs`` Hz."""
@@ -131,5 +142,6 @@ def load_model(path: str | Path | None = None) -> EcgShiftModel:
     if path is None or not Path(path).exists():
         raise ModelFileError(path, "model not found (train one with `ecgshift train --preset default`)")
     net, config, extra = load_run(path)
-    density = FeatureDensity.from_tensors({k: v.numpy() for k, v in extra.items()}) if "density_means" in extra else None
-    return EcgShiftModel(net, config, density, source=str(path))
+    tensors = {k: v.numpy() for k, v in extra.items()}
+    return EcgShiftModel(net, config, FeatureDensity.from_tensors(tensors), source=str(path),
+                         modality_density=FeatureDensity.from_tensors(tensors, "modality_density"))

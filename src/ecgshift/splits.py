@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["SPLITS", "group_split", "fold_split"]
+__all__ = ["SPLITS", "group_split", "fold_split", "group_kfold"]
 
 SPLITS = ("train", "val", "test")
 
@@ -61,3 +61,25 @@ def fold_split(folds: Sequence[int], *, val_folds: Sequence[int] = (9,), test_fo
     out[np.isin(folds, val_folds)] = "val"
     out[np.isin(folds, test_folds)] = "test"
     return out
+
+
+def group_kfold(groups: Sequence[str], strata: Sequence[str], *, k: int, seed: int = 0) -> np.ndarray:
+    """Fold index 0..k-1 per item; a group never spans two folds, and each stratum's groups are dealt
+    round-robin over the folds in a seeded order (so every fold gets its share of, e.g., AF patients)."""
+    if k < 2:
+        raise ValueError("k-fold needs k >= 2")
+    groups = np.asarray([str(g) for g in groups])
+    strata = np.asarray([str(s) for s in strata])
+    unique, first = np.unique(groups, return_index=True)
+    if unique.size < k:
+        raise ValueError(f"{unique.size} groups cannot fill {k} folds")
+    group_stratum = dict(zip(unique, strata[first]))
+    rng = np.random.default_rng(seed)
+    fold: dict[str, int] = {}
+    offset = 0
+    for stratum in sorted(set(group_stratum.values())):
+        members = np.array(sorted(g for g, s in group_stratum.items() if s == stratum))
+        for i, g in enumerate(members[rng.permutation(members.size)]):
+            fold[g] = (offset + i) % k
+        offset += members.size  # the next stratum continues where this one stopped: fold sizes stay even
+    return np.array([fold[g] for g in groups])

@@ -159,7 +159,7 @@ def predict_cell(model, data: TestData, *, mc: int, full_mc: bool) -> pd.DataFra
         frame["p_det"] = _scale(torch.softmax(torch.from_numpy(passes.logits), -1).numpy(), model.temperature)[:, 1]
         for name, values in fast.items():
             frame[name] = values
-        frame["shift_score"] = model.density.score(passes.features) if model.density is not None else np.nan
+        frame["shift_score"] = model.shift_scores(passes)
         frame["modality_pred"] = np.asarray(MODALITY_CLASSES)[passes.modality_logits.argmax(1)] if len(x) else []
         in_full = np.zeros(len(frame), bool)
         if ws is not data.ood:

@@ -51,6 +51,12 @@ class TrainConfig:
     freeze_trunk: bool = False
     referral_rate: float = 0.1
     class_shares: dict = field(default_factory=lambda: {"SR": 0.5, "AF": 0.5})
+    #: draw a fresh class-balanced mix every epoch (same budget and shares), so a large pool (e.g.
+    #: CinC sinus windows) is seen whole over the epochs instead of one fixed subset
+    redraw: bool = False
+    #: exponential moving average of the weights (decay per step; None = off); validation, early
+    #: stopping and the saved model use the averaged weights
+    ema_decay: float | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -89,8 +95,9 @@ def train_step(net: EcgNet, optimizer: torch.optim.Optimizer, x: torch.Tensor, y
     return float(loss.item())
 
 
-def run_epoch(net: EcgNet, optimizer, x: np.ndarray, y: np.ndarray, m: np.ndarray, *, config: TrainConfig, fs: float, rng: np.random.Generator, on_batch: Callable | None = None) -> float:
-    """One pass over the (augmented) training draw in shuffled batches; returns the mean loss."""
+def run_epoch(net: EcgNet, optimizer, x: np.ndarray, y: np.ndarray, m: np.ndarray, *, config: TrainConfig, fs: float, rng: np.random.Generator, on_batch: Callable | None = None, ema=None) -> float:
+    """One pass over the (augmented) training draw in shuffled batches; returns the mean loss.
+    ``ema`` (a ``torch.optim.swa_utils.AveragedModel``) is updated after every step."""
     _train_mode(net, freeze_trunk=config.freeze_trunk)
     augmenter = Augmenter(config.augment)
     order = rng.permutation(len(y))
@@ -101,6 +108,8 @@ def run_epoch(net: EcgNet, optimizer, x: np.ndarray, y: np.ndarray, m: np.ndarra
             continue
         xb = augmenter(x[idx], fs, rng)
         losses.append(train_step(net, optimizer, torch.from_numpy(xb), torch.from_numpy(y[idx]), torch.from_numpy(m[idx])))
+        if ema is not None:
+            ema.update_parameters(net)
         if on_batch:
             on_batch(len(losses))
     return float(np.mean(losses)) if losses else float("nan")
@@ -162,6 +171,15 @@ def fit_modality_net(net: EcgNet, x: np.ndarray, modality: np.ndarray, *, seed: 
     model.eval()
 
 
+def _ema(net: EcgNet, decay: float | None):
+    """An exponential moving average of ``net``'s weights and BatchNorm buffers (torch's AveragedModel), or None."""
+    if decay is None:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def _freeze_trunk(net: EcgNet) -> None:
     for name, param in net.backbone.named_parameters():
         if not name.startswith("head."):
@@ -187,8 +205,10 @@ def fit(
     rng = np.random.default_rng(config.seed)
     harmonize = next(iter(sets.values())).config
     train_sets = {m: sets[m].split("train") for m in mix}
-    draw = draw_mix({m: s.table.label.to_numpy() for m, s in train_sets.items()}, mix, budget=config.budget, seed=config.seed, class_shares=config.class_shares)
+    train_labels = {m: s.table.label.to_numpy() for m, s in train_sets.items()}
+    draw = draw_mix(train_labels, mix, budget=config.budget, seed=config.seed, class_shares=config.class_shares)
     x, y, m = _stack(train_sets, draw.indices)
+    seen = {k: set(v.tolist()) for k, v in draw.indices.items()}
     val = {}
     for modality in mix:
         vs = sets[modality].split("val")
@@ -210,18 +230,25 @@ def fit(
         _freeze_trunk(net)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs))
+    ema = _ema(net, config.ema_decay)
     history, best, best_state, bad = [], np.inf, None, 0
     n_batches = int(np.ceil(len(y) / config.batch_size))
     for epoch in range(1, config.epochs + 1):
         t0 = time.perf_counter()
-        loss = run_epoch(net, optimizer, x, y, m, config=config, fs=harmonize.fs, rng=rng, on_batch=(lambda b: on_batch(b, n_batches)) if on_batch else None)
+        if config.redraw and epoch > 1:
+            epoch_draw = draw_mix(train_labels, mix, budget=config.budget, seed=config.seed + 1000 * epoch, class_shares=config.class_shares)
+            x, y, m = _stack(train_sets, epoch_draw.indices)
+            for k, v in epoch_draw.indices.items():
+                seen[k].update(v.tolist())
+        loss = run_epoch(net, optimizer, x, y, m, config=config, fs=harmonize.fs, rng=rng, on_batch=(lambda b: on_batch(b, n_batches)) if on_batch else None, ema=ema)
         scheduler.step()
-        row = {"epoch": epoch, "train_loss": loss, **_validate(net, val, mix), "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0}
+        evaluated = ema.module if ema is not None else net
+        row = {"epoch": epoch, "train_loss": loss, **_validate(evaluated, val, mix), "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0}
         history.append(row)
         if on_epoch:
             on_epoch(epoch, row)
         if row["val_score"] < best - 1e-4:
-            best, best_state, bad = row["val_score"], copy.deepcopy(net.state_dict()), 0
+            best, best_state, bad = row["val_score"], copy.deepcopy(evaluated.state_dict()), 0
         else:
             bad += 1
             if bad >= config.patience:
@@ -237,20 +264,23 @@ def fit(
     val_w = np.concatenate([np.full(len(v[1]), mix[k] / max(1, len(v[1]))) for k, v in val.items()])
     val_pass = deterministic(net, val_x)
     temperature = fit_temperature(val_pass.logits, val_y, weights=val_w)
-    unique = {k: np.unique(v) for k, v in draw.indices.items()}
+    unique = {k: np.array(sorted(v), dtype=int) for k, v in seen.items()}
     ux, uy, um = _stack(train_sets, unique)
     train_features = deterministic(net, ux).features
     density = FeatureDensity().fit(train_features, uy)
     fit_modality_net(net, ux, um, seed=config.seed, fs=harmonize.fs)
+    modality_density = FeatureDensity().fit(deterministic(net, ux).modality_features, um)
     val_probs = torch.softmax(torch.from_numpy(val_pass.logits) / temperature, -1).numpy()
     val_entropy = entropy(val_probs)
-    val_shift = density.score(val_pass.features)
+    val_shift = modality_density.score(deterministic(net, val_x).modality_features)
     referral = {
         "entropy": float(np.quantile(val_entropy, 1 - config.referral_rate)),
         "shift_score": float(np.quantile(val_shift, 0.99)),
         "rate": config.referral_rate,
     }
     counts = draw.table()
+    if config.redraw:  # windows seen over all epochs' draws
+        counts["drawn_unique"] = [len(seen[c.modality] & set(np.flatnonzero(train_labels[c.modality] == c.label).tolist())) for c in counts.itertuples()]
     run_config = {
         "model": config.model,
         "model_kwargs": model_kwargs,
@@ -266,7 +296,8 @@ def fit(
         "val_counts": {k: {"AF": int(v[1].sum()), "SR": int((v[1] == 0).sum())} for k, v in val.items()},
         "torch": torch.__version__,
     }
-    tensors = {k: torch.from_numpy(np.asarray(v, np.float64)) for k, v in density.to_tensors().items()}
+    stored = {**density.to_tensors(), **modality_density.to_tensors("modality_density")}
+    tensors = {k: torch.from_numpy(np.asarray(v, np.float64)) for k, v in stored.items()}
     save_run(run_dir, net, run_config, extra_tensors=tensors)
     history_frame.to_csv(run_dir / "history.csv", index=False)
     counts.to_csv(run_dir / "counts.csv", index=False)
