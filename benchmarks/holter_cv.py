@@ -91,6 +91,8 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--out", type=Path, default=Path("runs/holter-cv"))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--trained-only", action="store_true",
+                   help="evaluate only the folds whose model already exists (a partial cross-validation; says so)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     mitdb = args.data_root / "hecg" / "mitdb"
@@ -103,9 +105,13 @@ def main() -> None:
     fold_of = dict(zip(records, group_kfold(patients, has_af, k=args.folds, seed=0).tolist()))
     config = preset_config(args.preset)
     rows = []
+    evaluated = []
     for k in range(args.folds):
         run = args.out / f"fold{k}"
         test_records = [r for r in records if fold_of[r] == k]
+        if args.trained_only and not (run / "model.safetensors").exists():
+            continue
+        evaluated.append(k)
         if not (run / "model.safetensors").exists():
             started = time.perf_counter()
             fit(config, fold_sets(sets, fold_of, k, args.folds), run_dir=run)
@@ -127,7 +133,8 @@ def main() -> None:
     rr_pooled = pool_metrics([r["rr_episodes"] for r in rows])
     sens = frame.af_called.sum() / frame.af_windows.sum()
     spec = 1 - frame.non_af_called.sum() / frame.non_af_windows.sum()
-    print(f"\nMIT-BIH {args.folds}-fold cross-validation by patient, preset {args.preset!r}, {len(frame)} records "
+    partial = "" if len(evaluated) == args.folds else f" — PARTIAL: folds {evaluated} only"
+    print(f"\nMIT-BIH {args.folds}-fold cross-validation by patient{partial}, preset {args.preset!r}, {len(frame)} records "
           f"({int(frame.af_windows.sum())} AF windows, {int(frame.non_af_windows.sum())} non-AF windows)")
     print(f"model: window sensitivity {sens:.3f}, specificity {spec:.3f}; episodes Se {pooled.episode_sensitivity:.3f} "
           f"PPV {pooled.episode_ppv:.3f} ({pooled.n_detected} detected, {pooled.n_detected_true} true); "
