@@ -42,7 +42,7 @@ from _common import default_data_root  # noqa: E402
 from ecgshift.datasets.mitdb import MITDB_SAME_SUBJECT  # noqa: E402
 from ecgshift.episodes import episode_metrics, pool_metrics  # noqa: E402
 from ecgshift.holter import HolterConfig, analyse_holter  # noqa: E402
-from ecgshift.io import read  # noqa: E402
+from ecgshift.io.annotations import read_annotations  # noqa: E402
 from ecgshift.mixing import load_modality_windows  # noqa: E402
 from ecgshift.paths import cache_root  # noqa: E402
 from ecgshift.predictor import load_model  # noqa: E402
@@ -70,14 +70,14 @@ def analyse_fold(model, records: list[Path]) -> list[dict]:
         ok = w.quality.to_numpy() == "ok"
         frac = w.ref_af_fraction.to_numpy(float)
         called = w.is_af.to_numpy(bool)
-        record = read(path)
-        rr = detect_af_rr(record.beats)
-        rr_ep = episode_metrics(rr.episodes, result.reference_episodes, total_s=record.duration_s)
+        duration_s = result.account.duration_s
+        beats = read_annotations(path.with_suffix(""), "atr", fs=result.fs, end_s=duration_s)[0]  # no second waveform read
+        rr_ep = episode_metrics(detect_af_rr(beats).episodes, result.reference_episodes, total_s=duration_s)
         rows.append({
             "record": path.stem, "af_windows": int((ok & (frac >= 0.9)).sum()), "af_called": int((ok & (frac >= 0.9) & called).sum()),
             "non_af_windows": int((ok & (frac <= 0.1)).sum()), "non_af_called": int((ok & (frac <= 0.1) & called).sum()),
             "reference_burden_pct": ev.reference_burden_pct, "detected_burden_pct": ev.detected_burden_pct,
-            "rr_burden_pct": 100.0 * rr_ep.detected_s / record.duration_s, "reference_burden_all_pct": 100.0 * rr_ep.reference_s / record.duration_s,
+            "rr_burden_pct": 100.0 * rr_ep.detected_s / duration_s, "reference_burden_all_pct": 100.0 * rr_ep.reference_s / duration_s,
             "episodes": ev.episodes, "rr_episodes": rr_ep,
         })
     return rows

@@ -21,10 +21,10 @@ kept, so memory does not grow with the recording. Every window gets a ``quality`
 * ``ok`` — analysed.
 
 Windows are AF when p(AF) ≥ 0.5, unless the window is under review and the RR second opinion calls it
-non-AF (``rr_overrides``; chosen on the MIT-BIH validation records of the standard split with the
-shipped model: window specificity 0.905 → 0.943, sensitivity 0.982 → 0.971). AF episodes merge AF windows across ≤ ``max_gap_s`` (10 s) and keep
-those ≥ ``min_duration_s`` (30 s, the ESC/HRS clinical definition of an AF episode), see
-:mod:`ecgshift.episodes`. Burden = analysable time inside episodes / analysable time. A window is
+non-AF (``rr_overrides``; chosen on the MIT-BIH validation records of the standard split with a
+candidate model: window specificity 0.905 → 0.943, sensitivity 0.982 → 0.971). AF episodes merge AF
+windows across ≤ ``max_gap_s`` (10 s) and keep those ≥ ``min_duration_s`` (30 s, the ESC/HRS clinical
+definition of an AF episode), see :mod:`ecgshift.episodes`. Burden = analysable time inside episodes / analysable time. A window is
 ``review`` when its predictive entropy exceeds the model's referral threshold (``config.json`` →
 ``referral.entropy``, the 90th percentile of validation entropy); for those, R-peaks
 (:func:`ecgshift.rr.detect_rpeaks`, neurokit2's detector by default — GQRS finds a few more beats

@@ -208,7 +208,9 @@ def fit(
     train_labels = {m: s.table.label.to_numpy() for m, s in train_sets.items()}
     draw = draw_mix(train_labels, mix, budget=config.budget, seed=config.seed, class_shares=config.class_shares)
     x, y, m = _stack(train_sets, draw.indices)
-    seen = {k: set(v.tolist()) for k, v in draw.indices.items()}
+    seen = {k: np.zeros(labels.size, bool) for k, labels in train_labels.items()}  # windows drawn in any epoch
+    for k, v in draw.indices.items():
+        seen[k][v] = True
     val = {}
     for modality in mix:
         vs = sets[modality].split("val")
@@ -239,7 +241,7 @@ def fit(
             epoch_draw = draw_mix(train_labels, mix, budget=config.budget, seed=config.seed + 1000 * epoch, class_shares=config.class_shares)
             x, y, m = _stack(train_sets, epoch_draw.indices)
             for k, v in epoch_draw.indices.items():
-                seen[k].update(v.tolist())
+                seen[k][v] = True
         loss = run_epoch(net, optimizer, x, y, m, config=config, fs=harmonize.fs, rng=rng, on_batch=(lambda b: on_batch(b, n_batches)) if on_batch else None, ema=ema)
         scheduler.step()
         evaluated = ema.module if ema is not None else net
@@ -262,17 +264,15 @@ def fit(
     val_x = np.concatenate([v[0] for v in val.values()])
     val_y = np.concatenate([v[1] for v in val.values()])
     val_w = np.concatenate([np.full(len(v[1]), mix[k] / max(1, len(v[1]))) for k, v in val.items()])
-    val_pass = deterministic(net, val_x)
+    ux, uy, um = _stack(train_sets, {k: np.flatnonzero(v) for k, v in seen.items()})
+    fit_modality_net(net, ux, um, seed=config.seed, fs=harmonize.fs)  # the AF trunk is final: one pass below gives both networks' features
+    val_pass, train_pass = deterministic(net, val_x), deterministic(net, ux)
     temperature = fit_temperature(val_pass.logits, val_y, weights=val_w)
-    unique = {k: np.array(sorted(v), dtype=int) for k, v in seen.items()}
-    ux, uy, um = _stack(train_sets, unique)
-    train_features = deterministic(net, ux).features
-    density = FeatureDensity().fit(train_features, uy)
-    fit_modality_net(net, ux, um, seed=config.seed, fs=harmonize.fs)
-    modality_density = FeatureDensity().fit(deterministic(net, ux).modality_features, um)
+    density = FeatureDensity().fit(train_pass.features, uy)
+    modality_density = FeatureDensity().fit(train_pass.modality_features, um)
     val_probs = torch.softmax(torch.from_numpy(val_pass.logits) / temperature, -1).numpy()
     val_entropy = entropy(val_probs)
-    val_shift = modality_density.score(deterministic(net, val_x).modality_features)
+    val_shift = modality_density.score(val_pass.modality_features)
     referral = {
         "entropy": float(np.quantile(val_entropy, 1 - config.referral_rate)),
         "shift_score": float(np.quantile(val_shift, 0.99)),
@@ -280,7 +280,7 @@ def fit(
     }
     counts = draw.table()
     if config.redraw:  # windows seen over all epochs' draws
-        counts["drawn_unique"] = [len(seen[c.modality] & set(np.flatnonzero(train_labels[c.modality] == c.label).tolist())) for c in counts.itertuples()]
+        counts["drawn_unique"] = [int(np.sum(seen[c.modality] & (train_labels[c.modality] == c.label))) for c in counts.itertuples()]
     run_config = {
         "model": config.model,
         "model_kwargs": model_kwargs,
