@@ -7,6 +7,10 @@ Also ECE before / after temperature scaling, modality-recognition accuracy per m
 the referral rule (share referred and accuracy of the non-referred), and the specificity on
 'other' rhythms (non-AF, non-sinus: CinC 'O' records, PTB-XL other rhythms, MIT-BIH windows of
 other rhythms with no AF), which the AF-vs-SR figures leave out.
+hECG is also scored as the Holter pipeline decides it: the network's p(AF) fused with the rhythm
+evidence of each window (R-peaks of the whole record, ectopic beats, RR features) by the shipped
+:class:`ecgshift.rhythm.RhythmFusion` (fitted on cross-validated predictions of MIT-BIH records
+outside the test split).
 
     python benchmarks/accuracy.py [--model RUN] [--mc 20]
 """
@@ -25,7 +29,21 @@ from _common import modality_windows, other_rhythm_specificity, parser, record_m
 
 from ecgshift.evaluation import binary_metrics, expected_calibration_error  # noqa: E402
 from ecgshift.inference import deterministic  # noqa: E402
+from ecgshift.io.wfdb import read_wfdb  # noqa: E402
 from ecgshift.predictor import load_model  # noqa: E402
+from ecgshift.preprocess import Harmonizer  # noqa: E402
+from ecgshift.rhythm import default_fusion, window_rhythm_features  # noqa: E402
+
+
+def fused_p_af(model, table: pd.DataFrame, p_af: np.ndarray, mitdb) -> np.ndarray:
+    """The Holter decision's p(AF) for MIT-BIH windows (``table``: record_id, start_s)."""
+    fused = np.zeros(len(table))
+    for record, idx in table.groupby(table.record_id.astype(str)).indices.items():
+        harm = Harmonizer(model.harmonize)(read_wfdb(mitdb / f"{record}.hea", annotation=None, allow_nan=True))
+        features = window_rhythm_features(harm.signal[0], harm.fs, table.start_s.to_numpy(float)[idx],
+                                          window_s=model.harmonize.window_s, signal_start_s=harm.start_s)
+        fused[idx] = default_fusion().predict_proba(p_af[idx], features)
+    return fused
 
 
 def main() -> None:
@@ -66,6 +84,11 @@ def main() -> None:
             "accuracy": str(m.accuracy), "sensitivity": str(m.sensitivity), "specificity": str(m.specificity),
             "auroc": str(m.auroc), "ece_raw": round(ece_raw, 4), "ece_scaled": str(m.ece),
         })
+        if modality == "hecg":
+            fm = binary_metrics(y, fused_p_af(model, test.table, pred.p_af, args.data_root / "hecg" / "mitdb"), groups=groups)
+            rows.append({"modality": "hecg+rhythm", "unit": unit, "n_af": fm.n_af, "n": fm.n, "accuracy": str(fm.accuracy),
+                         "sensitivity": str(fm.sensitivity), "specificity": str(fm.specificity), "auroc": str(fm.auroc),
+                         "ece_raw": float("nan"), "ece_scaled": str(fm.ece)})
         extra.append({
             "modality": modality, "modality_recognition_acc": round(modality_acc, 4),
             "referred_share": round(float(pred.refer.mean()), 4), "acc_non_referred_windows": round(acc_kept, 4),

@@ -12,7 +12,7 @@ first rhythm annotation.
 Measured, each in a child process (so imports and the builder do not count):
 
 * ``analyse_holter`` on the 24 h, MC Dropout T=20 on the fast head-only path: wall time (model loaded
-  before the clock starts), windows/s, where the time went (model, RR second opinion, the rest:
+  before the clock starts), windows/s, where the time went (model, rhythm evidence, the rest:
   reading, filtering, quality gate), and the child's peak RSS (``ru_maxrss`` read in the child);
 * the full-network MC Dropout path (T=20 whole-network passes) is timed on the first
   ``--full-subset-h`` hours of the same recording (a second header naming the same ``.dat`` with
@@ -21,9 +21,10 @@ Measured, each in a child process (so imports and the builder do not count):
 
 Reference evaluation (``reference='atr'``): window sensitivity/specificity (AF ≥ 90 % annotated AF vs
 non-AF ≤ 10 %), EC57 episode sensitivity/PPV, burden error. The default model was trained on the
-MIT-BIH ``train`` split and early-stopped / calibrated on ``val``: only ``test`` figures are honest.
+MIT-BIH ``train`` split and early-stopped / calibrated on ``val``, and the shipped rhythm fusion was
+fitted on cross-validated predictions of the ``train`` and ``val`` records: only ``test`` figures are honest.
 Targets: ≤ 20 s wall and ≤ 1.5 GB peak RSS on a 2-core machine. Torch runs on one thread by default
-(the RR second opinion's R-peak detection runs in a second thread); the 1-minute load average before
+(the rhythm evidence — R-peaks, ectopic beats, RR features — runs in a second thread); the 1-minute load average before
 and after the run is printed, because other processes on a shared machine change the timings a lot
 (two torch threads were ~20× slower than one while other jobs held the cores).
 """
@@ -130,7 +131,7 @@ def child(args: argparse.Namespace) -> None:
                 spent[key] += time.perf_counter() - t0
         return wrapper
 
-    holter._rr_opinion = timed(holter._rr_opinion, "rr")
+    holter._rhythm = timed(holter._rhythm, "rr")
     EcgShiftModel.predict_windows = timed(EcgShiftModel.predict_windows, "model")
     out = Path(args.child_out)
     out.mkdir(parents=True, exist_ok=True)
@@ -242,9 +243,9 @@ def main() -> None:
           "(above ~0.5 other processes were competing for the 2 cores)")
     print(f"24-h analysis, MC Dropout T=20, fast head-only path: {wall:.1f} s wall for {n} windows "
           f"({n / wall:.0f} windows/s; {24 * 3600 / wall:.0f}× real time)")
-    print(f"  model (main thread) {h24['model_s']:.1f} s; RR second opinion {h24['rr_s']:.1f} s on {h24['n_review']} review windows "
-          f"(background thread, overlapping); wall − model = {wall - h24['model_s']:.1f} s (reading, filtering, quality gate, "
-          "episodes, and any wait for the RR thread)")
+    print(f"  model (main thread) {h24['model_s']:.1f} s; rhythm evidence (R-peaks, ectopic beats, RR features) {h24['rr_s']:.1f} s "
+          f"for every analysed window (background thread, overlapping); wall − model = {wall - h24['model_s']:.1f} s (reading, "
+          "filtering, quality gate, episodes, and any wait for the rhythm thread)")
     print(f"  child process total (imports, model load, analysis, writing outputs): {child_wall:.1f} s")
     print(f"  peak RSS of the analysing process: {report['peak_rss_mb']:.0f} MB")
     print(f"  targets: wall ≤ 20 s → {'met' if wall <= 20 else 'NOT met'}; peak RSS ≤ 1.5 GB → "

@@ -23,6 +23,7 @@ from ecgshift.errors import BadInputError, EcgShiftError
 from ecgshift.holter import QUALITY_REASONS, HolterConfig, analyse_holter
 from ecgshift.holter_report import write_outputs
 from ecgshift.predictor import EcgShiftModel, default_model_path, load_model
+from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion
 
 AF_EXCERPT = SAMPLES / "hecg" / "mitdb219_330s.hea"  # 5 min of record 219 (330–630 s), annotated AF throughout
 SR_EXCERPT = SAMPLES / "hecg" / "mitdb116_0s.hea"  # 5 min of record 116, sinus rhythm
@@ -169,21 +170,49 @@ def test_review_windows_get_the_rr_detectors_second_opinion(model_dir: Path) -> 
     assert len(called) >= 20 and (called.rr_call == "AF").mean() > 0.5  # irregular RR: AF on record 221
 
 
-def test_an_uncertain_af_call_is_withdrawn_when_the_rr_detector_says_non_af(model_dir: Path, monkeypatch) -> None:
+def _regular_rhythm(harm, starts, **kwargs) -> pd.DataFrame:
+    """Rhythm evidence of a perfectly regular sinus rhythm for every window (a stub for ``holter._rhythm``)."""
+    f = pd.DataFrame({name: np.full(starts.size, 0.0) for name in RHYTHM_FEATURES})
+    return f.assign(rr_nrmssd=0.02, nn_nrmssd=0.02, rr_madsd_ratio=0.01, nn_madsd_ratio=0.01, rr_tpr=0.3, nn_tpr=0.3,
+                    rr_shannon_entropy=0.3, nn_shannon_entropy=0.3, n_beats=12, rr_p_af=0.1)
+
+
+def test_without_fusion_an_uncertain_af_call_is_withdrawn_when_the_rr_rule_says_non_af(model_dir: Path, monkeypatch) -> None:
     always = load_model(model_dir)
     always.referral = {**always.referral, "entropy": -1.0}  # every window under review
     monkeypatch.setattr(always, "predict_windows", _all_af(always.predict_windows))
-
-    def regular(harm, starts, **kwargs):
-        return np.full(starts.size, 0.1), np.full(starts.size, "non-AF", dtype=object)
-
-    monkeypatch.setattr(holter, "_rr_opinion", regular)
-    overridden = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2))
-    kept = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2, rr_overrides=False))
+    monkeypatch.setattr(holter, "_rhythm", _regular_rhythm)
+    overridden = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2, fusion=False))
+    kept = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2, fusion=False, rr_overrides=False))
     ok = overridden.windows.quality == "ok"
-    assert (overridden.windows.p_af[ok] >= 0.5).all()
+    assert (overridden.windows.p_af[ok] >= 0.5).all() and (overridden.windows.rr_call[ok] == "non-AF").all()
     assert not overridden.windows.is_af.any() and not overridden.episodes
-    assert kept.windows.is_af[ok].all() and kept.episodes
+    assert kept.windows.is_af[ok].all() and kept.episodes and kept.fusion is None
+
+
+def _constant_fusion(logit: float) -> RhythmFusion:
+    n = 12  # inputs of the fusion's design matrix
+    return RhythmFusion.from_dict({"C": 1.0, "threshold": 0.5, "mean": [0.0] * n, "scale": [1.0] * n, "coef": [0.0] * n,
+                                   "intercept": logit})
+
+
+def test_the_fusion_makes_the_decision_and_redecide_replays_it_without_the_model(model_dir: Path) -> None:
+    model = load_model(model_dir)
+    never = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(mc=2), fusion=_constant_fusion(-5.0))
+    ok = never.windows.quality == "ok"
+    assert never.fusion == "rhythm fusion" and not never.windows.is_af.any() and not never.episodes
+    assert np.allclose(never.windows.p_af_fused[ok], 1 / (1 + np.exp(5.0)))
+    always = holter.redecide(never, fusion=_constant_fusion(5.0))
+    assert always.windows.is_af[ok].all() and always.burden_pct == pytest.approx(100.0)
+    assert always.windows.p_af.equals(never.windows.p_af)  # same network output, new decision
+
+
+def test_the_shipped_fusion_keeps_af_on_the_af_excerpt_and_sinus_on_the_sinus_excerpt(model_dir: Path) -> None:
+    model = load_model(model_dir)
+    af = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(mc=5), reference="atr")
+    sr = analyse_holter(SR_EXCERPT, model=model, config=HolterConfig(mc=5), reference="atr")
+    assert af.fusion == sr.fusion == "rhythm fusion"
+    assert af.evaluation.window_sensitivity >= 0.9 and sr.evaluation.window_specificity >= 0.9
 
 
 def _all_af(predict_windows):
@@ -214,6 +243,21 @@ def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(m
     assert {p.name for p in (out / "good").iterdir()} == {"episodes.csv", "summary.json", "timeline.html"}
     assert not (out / "truncated").exists()
     assert "done 1 · rejected 2" in result.output
+
+
+def test_cli_says_which_rule_decided_and_no_fusion_switches_to_the_network_alone(model_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    app = typer.Typer()
+    app.command("holter")(holter_command)
+    decisions = {}
+    for flag in ("--fusion", "--no-fusion"):
+        out = tmp_path / flag.strip("-")
+        result = CliRunner().invoke(app, [str(SR_EXCERPT), "--out", str(out), "--model", str(model_dir), "--mc", "2", flag])
+        assert result.exit_code == 0, result.output
+        decisions[flag] = json.loads((out / SR_EXCERPT.stem / "summary.json").read_text())["decision"]
+    assert decisions["--fusion"] == "rhythm fusion"
+    assert decisions["--no-fusion"].startswith("network p(AF) >= 0.5")
 
 
 def test_ray_executor_without_ray_installed_is_one_line_saying_what_to_install(model_dir: Path, tmp_path: Path, monkeypatch) -> None:

@@ -27,7 +27,7 @@ from ecgshift.episodes import (
     window_burden,
 )
 from ecgshift.record import Beats, RhythmInterval
-from ecgshift.rr import FEATURE_NAMES, RRAFDetector, beats_from_signal, detect_af_rr, rr_features, rr_intervals
+from ecgshift.rr import FEATURE_NAMES, RRAFDetector, RRFeatures, beats_from_signal, detect_af_rr, rr_features, rr_intervals
 
 FS = 128.0
 
@@ -357,3 +357,13 @@ def test_flat_signal_has_no_rpeaks_with_either_detector():
 
     for method in ("gqrs", "neurokit"):
         assert detect_rpeaks(np.full(3000, 0.2), 100.0, method=method).size == 0
+
+
+def test_median_smoothing_drops_a_lone_irregular_segment_and_keeps_a_run() -> None:
+    detector = RRAFDetector(smooth_segments=3)
+    p = np.array([0.1, 0.1, 0.95, 0.1, 0.1, 0.9, 0.92, 0.97, 0.1])
+    detector.predict_proba = lambda features: np.column_stack([1 - p, p])  # segment p(AF) of one recording
+    smoothed = detector.segment_proba(None)
+    assert smoothed[2] < 0.5  # a lone segment (a burst of ectopy) is gone
+    assert (smoothed[5:8] >= 0.9).all()  # a run of AF segments stays
+    assert np.array_equal(RRAFDetector(smooth_segments=1).segment_proba(RRFeatures(np.zeros(0), np.zeros(0), np.zeros((0, 4)), np.zeros(0, bool))), np.zeros(0))

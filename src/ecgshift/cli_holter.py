@@ -162,6 +162,8 @@ def holter_command(
     mc: int = typer.Option(20, "--mc", help="Monte Carlo Dropout passes."),
     full_mc: bool = typer.Option(False, "--full-mc", help="Resample the whole network, not only the dropout head (slower)."),
     reference: Optional[str] = typer.Option(None, "--reference", help="annotation extension to evaluate against, e.g. atr"),
+    fusion: bool = typer.Option(True, "--fusion/--no-fusion",
+                                help="Decide AF with the network's p(AF) fused with rhythm evidence (default), or by p(AF) alone."),
     executor: str = typer.Option("local", "--executor", help="local or ray"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
 ) -> None:
@@ -180,7 +182,7 @@ def holter_command(
         raise EcgShiftError(f"{', '.join(map(str, records))}: no recordings found (.hea, .edf)")
     out.mkdir(parents=True, exist_ok=True)
     jobs = list(zip(inputs, _folders(inputs, out)))
-    config = HolterConfig(mc=mc, fast=not full_mc)
+    config = HolterConfig(mc=mc, fast=not full_mc, fusion=fusion)
     if executor == "ray":
         rows = _run_ray(jobs, model_dir=model_dir, config=config, reference=reference, address=address)
     else:

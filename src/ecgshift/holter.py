@@ -20,16 +20,22 @@ kept, so memory does not grow with the recording. Every window gets a ``quality`
 * ``unreadable`` — the chunk holding the window could not be read (the reason is kept in ``problems``);
 * ``ok`` — analysed.
 
-Windows are AF when p(AF) ≥ 0.5, unless the window is under review and the RR second opinion calls it
-non-AF (``rr_overrides``; chosen on the MIT-BIH validation records of the standard split with a
-candidate model: window specificity 0.905 → 0.943, sensitivity 0.982 → 0.971). AF episodes merge AF
+Windows are AF when the fused p(AF) ≥ the fusion's threshold (0.5): :class:`ecgshift.rhythm.RhythmFusion`,
+a logistic regression on the network's p(AF) and rhythm evidence of every analysed window — RR
+features of all R-peaks and of the normal-to-normal series after ectopic beats (by QRS morphology)
+are removed, and the share of ectopic beats (:func:`ecgshift.rhythm.window_rhythm_features`; R-peaks by
+:func:`ecgshift.rr.detect_rpeaks`, neurokit2's detector by default — GQRS finds a few more beats but is
+pure Python, ~20x slower). The shipped fusion was fitted on cross-validated MIT-BIH validation
+predictions (``benchmarks/holter_cv.py``); nested in that cross-validation it took window
+specificity from 0.918 to 0.966 (sensitivity 0.988 → 0.981).
+Without a fusion (``fusion=False``), windows are AF when p(AF) ≥ 0.5, unless the window is under
+review and the literature RR rule calls it non-AF (``rr_overrides``). The rhythm evidence is computed
+in a background thread, over each chunk plus ``rr_context_s`` on each side. AF episodes merge AF
 windows across ≤ ``max_gap_s`` (10 s) and keep those ≥ ``min_duration_s`` (30 s, the ESC/HRS clinical
-definition of an AF episode), see :mod:`ecgshift.episodes`. Burden = analysable time inside episodes / analysable time. A window is
-``review`` when its predictive entropy exceeds the model's referral threshold (``config.json`` →
-``referral.entropy``, the 90th percentile of validation entropy); for those, R-peaks
-(:func:`ecgshift.rr.detect_rpeaks`, neurokit2's detector by default — GQRS finds a few more beats
-but is pure Python, ~20x slower: 53 s of a 24-h run) of the window ± ``rr_context_s`` feed
-:func:`ecgshift.rr.detect_af_rr` as a second opinion, in a background thread.
+definition of an AF episode), see :mod:`ecgshift.episodes`. Burden = analysable time inside episodes /
+analysable time. A window is ``review`` when its predictive entropy exceeds the model's referral
+threshold (``config.json`` → ``referral.entropy``, the 90th percentile of validation entropy); its
+``rr_call`` is the literature RR rule's call on it (AF, non-AF, or no call without enough beats).
 """
 
 from __future__ import annotations
@@ -54,16 +60,16 @@ from ecgshift.io.annotations import read_annotations
 from ecgshift.io.wfdb import read_wfdb, record_base
 from ecgshift.predictor import EcgShiftModel
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
-from ecgshift.record import Beats, Record, RhythmInterval
-from ecgshift.rr import detect_af_rr, detect_rpeaks
+from ecgshift.record import Record, RhythmInterval
+from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, default_fusion, window_rhythm_features
 from ecgshift.windows import Windows, window_record
 
 __all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
-           "analyse_holter", "evaluate_reference"]
+           "analyse_holter", "decide", "redecide", "evaluate_reference"]
 
 #: Per-window columns of :attr:`HolterResult.windows`.
-WINDOW_COLUMNS = ("start_s", "end_s", "quality", "p_af", "std", "entropy", "mutual_info", "shift_score", "rr_p_af",
-                  "review", "rr_call", "is_af", "in_episode")
+WINDOW_COLUMNS = ("start_s", "end_s", "quality", "p_af", "std", "entropy", "mutual_info", "shift_score", "p_af_fused",
+                  "review", "rr_call", "is_af", "in_episode", *RHYTHM_FEATURES)
 #: Why a window is not analysed (plus ``tail``: the end of the recording shorter than one window).
 QUALITY_REASONS = ("gap", "saturated", "flat", "noise", "unreadable")
 
@@ -83,10 +89,11 @@ class HolterConfig:
     saturated_fraction: float = 0.05
     min_kurtosis: float = 3.4
     max_hf_ratio: float = 0.5
-    rr_second_opinion: bool = True
+    rr_second_opinion: bool = True  # rhythm evidence (R-peaks, RR features) for every analysed window
     rr_context_s: float = 25.0
     rpeak_method: str = "neurokit"
-    rr_overrides: bool = True
+    fusion: bool = True  # decide with the RhythmFusion (needs rr_second_opinion); else p(AF) ≥ 0.5 ...
+    rr_overrides: bool = True  # ... with uncertain AF calls withdrawn when the RR rule calls them non-AF
 
     def __post_init__(self) -> None:
         if self.chunk_s <= 0 or self.mc < 1:
@@ -156,6 +163,8 @@ class HolterResult:
     config: HolterConfig
     model: str
     seconds: float
+    af_threshold: float = 0.9  # windows ≥ this annotated AF fraction are AF windows in the evaluation
+    fusion: str | None = None  # which decision rule made ``is_af``: 'rhythm fusion' or None (p(AF) ≥ 0.5 + RR overrides)
 
     @property
     def duration_s(self) -> float:
@@ -210,25 +219,10 @@ def _quality(chunk: Record, harm: Record, windows: Windows, *, lead: int, config
     return np.select(rules, ["gap", "saturated", "flat", "noise"], "ok")
 
 
-def _rr_opinion(harm: Record, starts: np.ndarray, *, window_s: float, context_s: float, rpeak_method: str) -> tuple[np.ndarray, np.ndarray]:
-    """RR detector's p(AF) and call ('AF', 'non-AF', 'no call') for windows starting at ``starts``."""
-    p_out, call = np.full(starts.size, np.nan), np.full(starts.size, "no call", dtype=object)
-    lo = np.maximum(starts - context_s, harm.start_s)
-    hi = np.minimum(starts + window_s + context_s, harm.start_s + harm.duration_s)
-    new = np.concatenate([[True], lo[1:] > hi[:-1]])  # merge overlapping context spans: one R-peak pass each
-    for group in np.split(np.arange(starts.size), np.flatnonzero(new)[1:]):
-        a = int((lo[group[0]] - harm.start_s) * harm.fs)
-        b = int((hi[group].max() - harm.start_s) * harm.fs)
-        peaks = detect_rpeaks(np.nan_to_num(harm.signal[0, a:b]), harm.fs, method=rpeak_method)
-        detection = detect_af_rr(Beats(sample=peaks + a, symbol=np.full(peaks.size, "N"), fs=harm.fs))
-        seg_start, seg_end = detection.start_s + harm.start_s, detection.end_s + harm.start_s
-        for i in group:
-            overlap = np.clip(np.minimum(seg_end, starts[i] + window_s) - np.maximum(seg_start, starts[i]), 0, None)
-            weight = overlap * detection.analysable
-            if weight.sum() > 0:
-                p_out[i] = float(np.sum(weight * detection.p_af) / weight.sum())
-                call[i] = "AF" if p_out[i] >= 0.5 else "non-AF"
-    return p_out, call
+def _rhythm(harm: Record, starts: np.ndarray, *, window_s: float, rpeak_method: str) -> pd.DataFrame:
+    """Rhythm evidence (:data:`ecgshift.rhythm.RHYTHM_FEATURES`) of the windows at ``starts`` from the harmonized chunk."""
+    return window_rhythm_features(harm.signal[0], harm.fs, starts, window_s=window_s, signal_start_s=harm.start_s,
+                                  rpeak_method=rpeak_method)
 
 
 def _harmonize(model: EcgShiftModel) -> HarmonizeConfig:
@@ -243,7 +237,7 @@ def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, 
                    config: HolterConfig) -> tuple[int, tuple | None]:
     """Fill the per-window columns at positions ``idx`` (windows of this chunk) in place. Returns how many
     grid windows the chunk did not yield (left ``unreadable``) and the RR second opinion still to run
-    (positions, harmonized chunk, window starts), or None."""
+    (positions, harmonized chunk, window starts) for every analysed window, or None."""
     harmonize = _harmonize(model)
     lo, hi = cols["start_s"][idx[0]], cols["end_s"][idx[-1]]
     harm = Harmonizer(harmonize)(chunk)
@@ -259,9 +253,8 @@ def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, 
     at = pos[ok]
     for name in ("p_af", "std", "entropy", "mutual_info", "shift_score"):
         cols[name][at] = getattr(pred, name)
-    review = pred.entropy > _review_threshold(model)
-    cols["review"][at] = review
-    todo = (at[review], harm, windows.start_s[ok][review]) if config.rr_second_opinion and review.any() else None
+    cols["review"][at] = pred.entropy > _review_threshold(model)
+    todo = (at, harm, windows.start_s[ok]) if config.rr_second_opinion else None
     return idx.size - pos.size, todo
 
 
@@ -301,8 +294,11 @@ def _account(quality: np.ndarray, window_s: float, duration_s: float) -> TimeAcc
 
 
 def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConfig = HolterConfig(),
-                   reference: str | None = None, on_chunk: Callable[[float, float], None] | None = None) -> HolterResult:
+                   reference: str | None = None, on_chunk: Callable[[float, float], None] | None = None,
+                   fusion: RhythmFusion | None = None) -> HolterResult:
     """Analyse one long recording (WFDB or EDF) chunk by chunk; see the module docstring.
+
+    ``fusion``: the :class:`RhythmFusion` deciding AF (default: the shipped one when ``config.fusion``).
 
     ``reference``: a WFDB annotation extension ('atr') to evaluate against. ``on_chunk(done_s, total_s)``
     reports progress. A recording that cannot be read at all raises :class:`BadInputError` (one line);
@@ -332,9 +328,10 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
 
     starts = np.arange(n_windows) * window_s
     cols: dict[str, np.ndarray] = {"start_s": starts, "end_s": starts + window_s, "quality": np.full(n_windows, "unreadable", dtype=object),
-                                   "review": np.zeros(n_windows, bool), "rr_call": np.full(n_windows, "", dtype=object),
-                                   **{k: np.full(n_windows, np.nan) for k in ("p_af", "std", "entropy", "mutual_info", "shift_score", "rr_p_af")}}
+                                   "review": np.zeros(n_windows, bool),
+                                   **{k: np.full(n_windows, np.nan) for k in ("p_af", "std", "entropy", "mutual_info", "shift_score", *RHYTHM_FEATURES)}}
     per_chunk = max(1, int(np.floor(config.chunk_s / window_s + 1e-9)))
+    margin_s = max(config.margin_s, config.rr_context_s if config.rr_second_opinion else 0.0)
     problems: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as rr_thread:  # R-peak detection overlaps the model's work
         rr_jobs = []
@@ -342,12 +339,12 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
             idx = np.arange(first_window, min(n_windows, first_window + per_chunk))
             lo, hi = float(starts[idx[0]]), float(starts[idx[-1]] + window_s)
             try:
-                chunk = _read_chunk(path, reader, max(0.0, lo - config.margin_s), min(meta.duration_s, hi + config.margin_s))
+                chunk = _read_chunk(path, reader, max(0.0, lo - margin_s), min(meta.duration_s, hi + margin_s))
                 missing, todo = _analyse_chunk(chunk, cols, idx, model=model, config=config)
                 if missing:
                     problems.append(f"{lo:g}-{hi:g} s: {missing} window(s) not produced from the chunk")
                 if todo is not None:
-                    rr_jobs.append((todo[0], rr_thread.submit(_rr_opinion, todo[1], todo[2], window_s=window_s, context_s=config.rr_context_s, rpeak_method=config.rpeak_method)))
+                    rr_jobs.append((todo[0], rr_thread.submit(_rhythm, todo[1], todo[2], window_s=window_s, rpeak_method=config.rpeak_method)))
             except BadInputError as exc:
                 reason = _failure_reason(exc.problem)
                 cols["quality"][idx] = reason
@@ -356,28 +353,66 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
             if on_chunk:
                 on_chunk(hi, meta.duration_s)
         for at, job in rr_jobs:
-            cols["rr_p_af"][at], cols["rr_call"][at] = job.result()
+            features = job.result()
+            for name in RHYTHM_FEATURES:
+                cols[name][at] = features[name].to_numpy(float)
 
-    quality, ok = cols["quality"], cols["quality"] == "ok"
-    cols["is_af"] = ok & (np.nan_to_num(cols["p_af"]) >= 0.5)
-    if config.rr_overrides:  # an uncertain AF call that the RR detector calls non-AF is not AF
-        cols["is_af"] &= ~(cols["review"] & (cols["rr_call"] == "non-AF"))
-    episodes = episodes_from_windows(starts, cols["end_s"], cols["is_af"], p_af=np.nan_to_num(cols["p_af"]),
-                                     uncertainty=np.nan_to_num(cols["entropy"]), max_gap_s=config.max_gap_s,
-                                     min_duration_s=config.min_duration_s)
-    cols["in_episode"] = ok & (covered_fraction(episodes, starts, cols["end_s"]) > 0.5)
-    windows = pd.DataFrame({k: cols[k] for k in WINDOW_COLUMNS})
-    reference_episodes, evaluation = None if rhythms is None else episodes_from_intervals(rhythms), None
+    ok = cols["quality"] == "ok"
+    rr_p = cols["rr_p_af"]
+    cols["rr_call"] = np.where(cols["review"] & ok, np.where(np.isnan(rr_p), "no call", np.where(rr_p >= 0.5, "AF", "non-AF")), "").astype(object)
+    windows = pd.DataFrame({k: cols.get(k, np.nan) for k in WINDOW_COLUMNS})
+    reference_episodes = None if rhythms is None else episodes_from_intervals(rhythms)
     if reference_episodes is not None:
         windows["ref_af_fraction"] = covered_fraction(reference_episodes, starts, cols["end_s"])
-        evaluation = evaluate_reference(windows, episodes, reference_episodes, af_threshold=harmonize.af_threshold,
-                                        min_reference_s=config.min_duration_s)
-    per_hour = burden_per_hour(starts, cols["end_s"], cols["in_episode"], ok)
-    per_hour["unanalysable_s"] = np.bincount((starts[~ok] // 3600).astype(np.int64), minlength=len(per_hour))[: len(per_hour)] * window_s
-    return HolterResult(
+    result = HolterResult(
         record_id=meta.record_id, path=str(path), fs=meta.fs, lead=lead, window_s=window_s, windows=windows,
-        episodes=episodes, burden_pct=window_burden(starts, cols["end_s"], cols["in_episode"], ok),
-        burden_per_hour=per_hour, account=_account(quality, window_s, meta.duration_s), review_threshold=_review_threshold(model),
-        reference_episodes=reference_episodes, evaluation=evaluation, problems=tuple(problems), config=config,
-        model=model.source, seconds=time.perf_counter() - started,
+        episodes=[], burden_pct=float("nan"), burden_per_hour=pd.DataFrame(), account=_account(cols["quality"], window_s, meta.duration_s),
+        review_threshold=_review_threshold(model), reference_episodes=reference_episodes, evaluation=None, problems=tuple(problems),
+        config=config, model=model.source, seconds=0.0, af_threshold=harmonize.af_threshold,
     )
+    result = redecide(result, fusion=_resolve_fusion(fusion, config))
+    return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+def _resolve_fusion(fusion: RhythmFusion | None, config: HolterConfig) -> RhythmFusion | None:
+    if not (config.fusion and config.rr_second_opinion):
+        return None
+    return fusion if fusion is not None else default_fusion()
+
+
+def decide(windows: pd.DataFrame, *, fusion: RhythmFusion | None, config: HolterConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per window: AF or not (bool), and the fused p(AF) (NaN without a fusion or where not analysed);
+    from the columns of :data:`WINDOW_COLUMNS` (see the module docstring for the rule)."""
+    ok = windows["quality"].to_numpy() == "ok"
+    p_af = np.nan_to_num(windows["p_af"].to_numpy(float))
+    fused = np.full(len(windows), np.nan)
+    if fusion is not None:
+        if ok.any():
+            fused[ok] = fusion.predict_proba(p_af[ok], windows.loc[ok, list(RHYTHM_FEATURES)])
+        return ok & (np.nan_to_num(fused) >= fusion.threshold), fused
+    is_af = ok & (p_af >= 0.5)
+    if config.rr_overrides:  # an uncertain AF call that the RR rule calls non-AF is not AF
+        is_af &= ~(windows["review"].to_numpy(bool) & (windows["rr_call"].to_numpy() == "non-AF"))
+    return is_af, fused
+
+
+def redecide(result: HolterResult, *, fusion: RhythmFusion | None) -> HolterResult:
+    """``result`` with its decisions, episodes, burdens and evaluation recomputed from its windows with
+    ``fusion`` (None: the rule without fusion) — e.g. to compare fusions without re-running the model."""
+    w = result.windows.copy()
+    starts, ends = w["start_s"].to_numpy(float), w["end_s"].to_numpy(float)
+    ok = w["quality"].to_numpy() == "ok"
+    is_af, fused = decide(w, fusion=fusion, config=result.config)
+    w["is_af"], w["p_af_fused"] = is_af, fused
+    p_episode = np.where(np.isnan(fused), np.nan_to_num(w["p_af"].to_numpy(float)), fused)
+    episodes = episodes_from_windows(starts, ends, is_af, p_af=p_episode, uncertainty=np.nan_to_num(w["entropy"].to_numpy(float)),
+                                     max_gap_s=result.config.max_gap_s, min_duration_s=result.config.min_duration_s)
+    w["in_episode"] = ok & (covered_fraction(episodes, starts, ends) > 0.5)
+    evaluation = None
+    if result.reference_episodes is not None:
+        evaluation = evaluate_reference(w, episodes, result.reference_episodes, af_threshold=result.af_threshold,
+                                        min_reference_s=result.config.min_duration_s)
+    per_hour = burden_per_hour(starts, ends, w["in_episode"], ok)
+    per_hour["unanalysable_s"] = np.bincount((starts[~ok] // 3600).astype(np.int64), minlength=len(per_hour))[: len(per_hour)] * result.window_s
+    return dataclasses.replace(result, windows=w, episodes=episodes, burden_pct=window_burden(starts, ends, w["in_episode"], ok),
+                               burden_per_hour=per_hour, evaluation=evaluation, fusion=None if fusion is None else "rhythm fusion")

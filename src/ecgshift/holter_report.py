@@ -72,6 +72,7 @@ def summary_dict(result: HolterResult) -> dict:
         "accounted_s": result.account.accounted_s,
         "burden_pct": _num(result.burden_pct), "n_episodes": len(result.episodes),
         "af_time_s": _num(sum(e.duration_s for e in result.episodes)),
+        "decision": result.fusion or "network p(AF) >= 0.5, RR override on review windows",
         "review_threshold_entropy": _num(result.review_threshold), "n_windows": len(w), "n_review_windows": int(len(review)),
         "rr_second_opinion": {c: int((review.rr_call == c).sum()) for c in ("AF", "non-AF", "no call")},
         "episodes": [{k: _num(v) for k, v in row.items()} for row in episodes_frame(result).to_dict("records")],
@@ -146,7 +147,10 @@ def timeline_figures(result: HolterResult) -> list:
             ax_p.axvspan(a / scale, (a + width) / scale, color=colour, alpha=0.5, lw=0)
     ax_p.fill_between(mid, np.clip(p - 1.96 * sd, 0, 1), np.clip(p + 1.96 * sd, 0, 1), color="#1f77b4", alpha=0.3, lw=0,
                       label="MC spread (± 1.96 std)")
-    ax_p.plot(mid, p, color="#1f77b4", lw=0.7, label="p(AF)")
+    ax_p.plot(mid, p, color="#1f77b4", lw=0.7, label="p(AF), network")
+    fused = w.p_af_fused.to_numpy(float)
+    if np.isfinite(fused).any():
+        ax_p.plot(mid, fused, color="#d62728", lw=0.7, alpha=0.8, label="p(AF), with rhythm evidence (decides)")
     ax_p.axhline(0.5, color="k", lw=0.6, ls=":")
     ax_p.set_ylim(-0.02, 1.02)
     ax_p.set_ylabel("p(AF)")

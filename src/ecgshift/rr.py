@@ -31,6 +31,7 @@ import warnings
 from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import median_filter
 
 from ecgshift.episodes import Episode, episodes_from_windows
 from ecgshift.record import Beats
@@ -279,14 +280,19 @@ class RRAFDetector:
     learned attributes end in ``_``. Segments are AF when ``p_af >= threshold``.
     ``window_beats`` / ``step_beats`` are the feature window and segment
     length :func:`detect_af_rr` computes features with (a fitted model is only
-    valid for the window it was fitted on).
+    valid for the window it was fitted on). ``smooth_segments`` (odd; 1 = off)
+    is the width of a running median over consecutive segments' p(AF) in
+    :meth:`segment_proba` (what :func:`detect_af_rr` decides on): a lone
+    irregular segment in sinus rhythm (a run of ectopy) no longer starts an episode.
     """
 
-    def __init__(self, *, threshold: float = 0.5, C: float = 1.0, window_beats: int = 64, step_beats: int = 16) -> None:
+    def __init__(self, *, threshold: float = 0.5, C: float = 1.0, window_beats: int = 64, step_beats: int = 16,
+                 smooth_segments: int = 1) -> None:
         self.threshold = threshold
         self.C = C
         self.window_beats = window_beats
         self.step_beats = step_beats
+        self.smooth_segments = smooth_segments
 
     @staticmethod
     def _transform(values: np.ndarray) -> np.ndarray:
@@ -331,6 +337,13 @@ class RRAFDetector:
     def predict(self, features: np.ndarray | RRFeatures) -> np.ndarray:
         return self.predict_proba(features)[:, 1] >= self.threshold
 
+    def segment_proba(self, features: RRFeatures) -> np.ndarray:
+        """P(AF) of consecutive segments of one recording, median-smoothed over ``smooth_segments``."""
+        p = self.predict_proba(features)[:, 1]
+        if self.smooth_segments > 1 and p.size:
+            p = median_filter(p, size=self.smooth_segments, mode="nearest")
+        return p
+
 
 @dataclass(frozen=True, eq=False)
 class RRDetection:
@@ -362,7 +375,7 @@ def detect_af_rr(
     """
     det = detector if detector is not None else RRAFDetector()
     feats = rr_features(rr_intervals(beats, normal_only=normal_only), window_beats=det.window_beats, step_beats=det.step_beats)
-    p = det.predict_proba(feats)[:, 1]
+    p = det.segment_proba(feats)
     is_af = (p >= det.threshold) & feats.analysable
     episodes = episodes_from_windows(
         feats.start_s, feats.end_s, is_af, p_af=p, max_gap_s=max_gap_s, min_duration_s=min_duration_s
