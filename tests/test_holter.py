@@ -161,6 +161,22 @@ def test_chunk_failing_mid_way_marks_only_its_span_unreadable(model: EcgShiftMod
     assert result.account.unanalysable_s["unreadable"] == 100.0
 
 
+def test_a_failing_rhythm_detector_costs_the_evidence_of_its_chunk_not_the_recording(model: EcgShiftModel, monkeypatch) -> None:
+    real = holter._rhythm
+
+    def flaky(harm, starts, **kwargs):
+        if starts[0] >= 100.0 and starts[0] < 200.0:
+            raise RuntimeError("simulated detector crash")
+        return real(harm, starts, **kwargs)
+
+    monkeypatch.setattr(holter, "_rhythm", flaky)
+    result = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(chunk_s=100, mc=2))
+    w = result.windows.set_index("start_s")
+    assert (w.quality == "ok").all() and w.p_af_fused.notna().all()  # every window still decided
+    assert w.loc[100.0:190.0, "n_beats"].isna().all() and w.loc[:90.0, "n_beats"].notna().all()
+    assert len(result.problems) == 1 and "simulated detector crash" in result.problems[0]
+
+
 def test_review_windows_get_the_rr_detectors_second_opinion(model_dir: Path) -> None:
     always = load_model(model_dir)
     always.referral = {**always.referral, "entropy": -1.0}  # every window above the review threshold

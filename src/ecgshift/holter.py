@@ -214,7 +214,7 @@ def _review_threshold(model: EcgShiftModel) -> float:
 def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, *, model: EcgShiftModel,
                    config: HolterConfig) -> tuple[int, tuple | None]:
     """Fill the per-window columns at positions ``idx`` (windows of this chunk) in place. Returns how many
-    grid windows the chunk did not yield (left ``unreadable``) and the RR second opinion still to run
+    grid windows the chunk did not yield (left ``unreadable``) and the rhythm evidence still to compute
     (positions, harmonized chunk, window starts) for every analysed window, or None."""
     harmonize = _harmonize(model)
     lo, hi = cols["start_s"][idx[0]], cols["end_s"][idx[-1]]
@@ -311,7 +311,11 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
             if on_chunk:
                 on_chunk(hi, meta.duration_s)
         for at, job in rr_jobs:
-            features = job.result()
+            try:
+                features = job.result()
+            except Exception as exc:  # noqa: BLE001 — a detector failure costs the evidence, not the recording
+                problems.append(f"{starts[at[0]]:g}-{starts[at[-1]] + window_s:g} s: no rhythm evidence ({type(exc).__name__}: {exc})")
+                continue
             for name in RHYTHM_FEATURES:
                 cols[name][at] = features[name].to_numpy(float)
 
