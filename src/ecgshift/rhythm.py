@@ -22,7 +22,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ecgshift.record import Beats
-from ecgshift.rr import FEATURE_NAMES, RRAFDetector, detect_rpeaks, rr_features, rr_intervals
+from ecgshift.rr import FEATURE_NAMES, RRAFDetector, detect_rpeaks, rr_features, rr_intervals, transform_features
 
 __all__ = ["RHYTHM_FEATURES", "RhythmFusion", "label_ectopic", "window_rhythm_features", "default_fusion", "load_fusion"]
 
@@ -113,7 +113,7 @@ def _design(p_af: np.ndarray, features: pd.DataFrame) -> np.ndarray:
     for prefix in ("rr", "nn"):
         v = features[[f"{prefix}_{n}" for n in FEATURE_NAMES]].to_numpy(float)
         missing = ~np.all(np.isfinite(v), axis=1)
-        v = RRAFDetector._transform(v)
+        v = transform_features(v)
         v[missing] = 0.0
         cols += [v, missing[:, None].astype(float)]
     cols.append(np.nan_to_num(features["ectopic_fraction"].to_numpy(float))[:, None])

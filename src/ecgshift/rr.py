@@ -47,6 +47,7 @@ __all__ = [
     "detect_rpeaks",
     "beats_from_signal",
     "rr_features",
+    "transform_features",
     "detect_af_rr",
 ]
 
@@ -253,6 +254,15 @@ def rr_features(
     return RRFeatures(start_s=start, end_s=end, values=values, analysable=analysable)
 
 
+def transform_features(values: np.ndarray) -> np.ndarray:
+    """Model inputs from :data:`FEATURE_NAMES` columns: log nRMSSD, |TPR - 2/3| (distance from a random
+    series), Shannon entropy, log MADSD ratio; NaN → 0."""
+    v = np.array(values, dtype=float, copy=True)
+    v[:, [0, 3]] = np.log(np.maximum(v[:, [0, 3]], 1e-4))
+    v[:, 1] = np.abs(v[:, 1] - 2.0 / 3.0)
+    return np.nan_to_num(v, nan=0.0)
+
+
 def _literature_score(values: np.ndarray, window_beats: int) -> np.ndarray:
     """Dash et al. (2009) rule as a smooth AND: the smallest standardized margin over its three criteria.
 
@@ -294,13 +304,6 @@ class RRAFDetector:
         self.step_beats = step_beats
         self.smooth_segments = smooth_segments
 
-    @staticmethod
-    def _transform(values: np.ndarray) -> np.ndarray:
-        v = np.array(values, dtype=float, copy=True)
-        v[:, [0, 3]] = np.log(np.maximum(v[:, [0, 3]], 1e-4))
-        v[:, 1] = np.abs(v[:, 1] - 2.0 / 3.0)  # distance from a random series' TPR
-        return np.nan_to_num(v, nan=0.0)
-
     @property
     def is_fitted(self) -> bool:
         return hasattr(self, "coef_")
@@ -312,7 +315,7 @@ class RRAFDetector:
         values = features.values if isinstance(features, RRFeatures) else np.asarray(features, float)
         y = np.asarray(labels, dtype=bool)
         ok = np.all(np.isfinite(values), axis=1)
-        z = self._transform(values[ok])
+        z = transform_features(values[ok])
         self.mean_ = z.mean(axis=0)
         self.scale_ = z.std(axis=0) + 1e-12
         model = LogisticRegression(C=self.C, max_iter=1000).fit((z - self.mean_) / self.scale_, y[ok])
@@ -327,7 +330,7 @@ class RRAFDetector:
             return np.zeros(0)
         if not self.is_fitted:
             return np.nan_to_num(_literature_score(values, self.window_beats), nan=-10.0)
-        return ((self._transform(values) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        return ((transform_features(values) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
 
     def predict_proba(self, features: np.ndarray | RRFeatures) -> np.ndarray:
         """(n, 2) array: columns P(not AF), P(AF), as in scikit-learn."""
