@@ -37,12 +37,12 @@ from ecgshift.rhythm import default_fusion, window_rhythm_features  # noqa: E402
 
 def fused_p_af(model, table: pd.DataFrame, p_af: np.ndarray, mitdb) -> np.ndarray:
     """The Holter decision's p(AF) for MIT-BIH windows (``table``: record_id, start_s)."""
-    fused = np.zeros(len(table))
+    fused, fusion = np.zeros(len(table)), default_fusion()
     for record, idx in table.groupby(table.record_id.astype(str)).indices.items():
         harm = Harmonizer(model.harmonize)(read_wfdb(mitdb / f"{record}.hea", annotation=None, allow_nan=True))
         features = window_rhythm_features(harm.signal[0], harm.fs, table.start_s.to_numpy(float)[idx],
                                           window_s=model.harmonize.window_s, signal_start_s=harm.start_s)
-        fused[idx] = default_fusion().predict_proba(p_af[idx], features)
+        fused[idx] = fusion.predict_proba(p_af[idx], features)
     return fused
 
 

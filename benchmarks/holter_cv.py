@@ -87,14 +87,18 @@ def fit_fusion(rows: pd.DataFrame) -> RhythmFusion:
     return RhythmFusion().fit(rows.p_af.to_numpy(float), rows[list(RHYTHM_FEATURES)], rows.is_ref_af.to_numpy(bool))
 
 
-def record_row(result) -> dict:
+def rr_baseline(result):
+    """Episode metrics of the RR detector (literature rule) on the record's reference beats (its .atr, no waveform read)."""
+    duration_s = result.account.duration_s
+    beats = read_annotations(Path(result.path).with_suffix(""), "atr", fs=result.fs, end_s=duration_s)[0]
+    return episode_metrics(detect_af_rr(beats).episodes, result.reference_episodes, total_s=duration_s)
+
+
+def record_row(result, rr_ep) -> dict:
     w, ev, duration_s = result.windows, result.evaluation, result.account.duration_s
     ok = w.quality.to_numpy() == "ok"
     frac = w.ref_af_fraction.to_numpy(float)
     called = w.is_af.to_numpy(bool)
-    base = Path(result.path).with_suffix("")
-    beats = read_annotations(base, "atr", fs=result.fs, end_s=duration_s)[0]  # no second waveform read
-    rr_ep = episode_metrics(detect_af_rr(beats).episodes, result.reference_episodes, total_s=duration_s)
     return {
         "record": result.record_id, "af_windows": int((ok & (frac >= 0.9)).sum()), "af_called": int((ok & (frac >= 0.9) & called).sum()),
         "non_af_windows": int((ok & (frac <= 0.1)).sum()), "non_af_called": int((ok & (frac <= 0.1) & called).sum()),
@@ -165,8 +169,9 @@ def main() -> None:
     for k, results in tested.items():
         fusions[k] = fit_fusion(pd.concat([rows for j, rows in val_rows.items() if (j + 1) % args.folds != k]))
         for result in results:
-            plain.append({**record_row(redecide(result, fusion=None)), "fold": k})
-            fused.append({**record_row(redecide(result, fusion=fusions[k])), "fold": k})
+            rr_ep = rr_baseline(result)
+            plain.append({**record_row(redecide(result, fusion=None), rr_ep), "fold": k})
+            fused.append({**record_row(redecide(result, fusion=fusions[k]), rr_ep), "fold": k})
 
     partial = "" if len(tested) == args.folds else f" — PARTIAL: folds {sorted(tested)} only"
     n_af = sum(r["af_windows"] for r in plain)

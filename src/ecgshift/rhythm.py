@@ -86,12 +86,12 @@ def window_rhythm_features(signal_1d: np.ndarray, fs: float, starts: np.ndarray,
     peaks = detect_rpeaks(x, fs, method=rpeak_method)
     out = pd.DataFrame({name: np.full(starts.size, np.nan) for name in RHYTHM_FEATURES})
     t = peaks / fs + signal_start_s
-    out["n_beats"] = np.searchsorted(t, starts + window_s) - np.searchsorted(t, starts)
+    first, last = np.searchsorted(t, starts), np.searchsorted(t, starts + window_s)  # beats [first, last) in each window
+    out["n_beats"] = last - first
     if peaks.size < 3:
         return out
     symbols = label_ectopic(x, peaks, fs)
     ectopic = np.cumsum(np.concatenate([[0], symbols == "V"]))
-    first, last = np.searchsorted(t, starts), np.searchsorted(t, starts + window_s)
     out["ectopic_fraction"] = np.where(last > first, (ectopic[last] - ectopic[first]) / np.maximum(last - first, 1), np.nan)
     rule = RRAFDetector()
     for prefix, sym in (("rr", np.full(peaks.size, "N")), ("nn", symbols)):
