@@ -7,10 +7,11 @@ Also ECE before / after temperature scaling, modality-recognition accuracy per m
 the referral rule (share referred and accuracy of the non-referred), and the specificity on
 'other' rhythms (non-AF, non-sinus: CinC 'O' records, PTB-XL other rhythms, MIT-BIH windows of
 other rhythms with no AF), which the AF-vs-SR figures leave out.
-hECG is also scored as the Holter pipeline decides it: the network's p(AF) fused with the rhythm
-evidence of each window (R-peaks of the whole record, ectopic beats, RR features) by the shipped
+hECG is also scored as the product decides it ('hecg+rhythm'): MIT-BIH records are 30 min long, so
+`ecgshift predict` and `ecgshift holter` fuse the network's p(AF) with the rhythm evidence of each
+window (R-peaks of each 10-min chunk ± 25 s, ectopic beats, RR features) by the shipped
 :class:`ecgshift.rhythm.RhythmFusion` (fitted on cross-validated predictions of MIT-BIH records
-outside the test split).
+outside the test split); this row runs ``ecgshift.batch.predict_path`` on each test record.
 
     python benchmarks/accuracy.py [--model RUN] [--mc 20]
 """
@@ -27,23 +28,26 @@ import torch
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from _common import modality_windows, other_rhythm_specificity, parser, record_mean  # noqa: E402
 
+from ecgshift.batch import predict_path  # noqa: E402
 from ecgshift.evaluation import binary_metrics, expected_calibration_error  # noqa: E402
 from ecgshift.inference import deterministic  # noqa: E402
-from ecgshift.io.wfdb import read_wfdb  # noqa: E402
 from ecgshift.predictor import load_model  # noqa: E402
-from ecgshift.preprocess import Harmonizer  # noqa: E402
-from ecgshift.rhythm import default_fusion, window_rhythm_features  # noqa: E402
+from ecgshift.rhythm import default_fusion  # noqa: E402
 
 
-def fused_p_af(model, table: pd.DataFrame, p_af: np.ndarray, mitdb) -> np.ndarray:
-    """The Holter decision's p(AF) for MIT-BIH windows (``table``: record_id, start_s)."""
-    fused, fusion = np.zeros(len(table)), default_fusion()
+def product_p_af(model, table: pd.DataFrame, mitdb, *, mc: int, fast: bool) -> np.ndarray:
+    """p(AF) of MIT-BIH windows (``table``: record_id, start_s) as `ecgshift predict` gives it (rhythm fusion)."""
+    out, fusion = np.full(len(table), np.nan), default_fusion()
     for record, idx in table.groupby(table.record_id.astype(str)).indices.items():
-        harm = Harmonizer(model.harmonize)(read_wfdb(mitdb / f"{record}.hea", annotation=None, allow_nan=True))
-        features = window_rhythm_features(harm.signal[0], harm.fs, table.start_s.to_numpy(float)[idx],
-                                          window_s=model.harmonize.window_s, signal_start_s=harm.start_s)
-        fused[idx] = fusion.predict_proba(p_af[idx], features)
-    return fused
+        result = predict_path(model, mitdb / f"{record}.hea", mc=mc, fast=fast, fusion=fusion)
+        if result.error is not None or result.predictions.decided_by != "network+rhythm":
+            raise SystemExit(f"{record}: not decided with the rhythm fusion ({result.error})")
+        pred = result.predictions
+        at = np.searchsorted(pred.start_s, table.start_s.to_numpy(float)[idx])
+        if not np.allclose(pred.start_s[np.minimum(at, len(pred) - 1)], table.start_s.to_numpy(float)[idx]):
+            raise SystemExit(f"{record}: window grid differs from the cached windows")
+        out[idx] = pred.p_af[at]
+    return out
 
 
 def main() -> None:
@@ -85,7 +89,8 @@ def main() -> None:
             "auroc": str(m.auroc), "ece_raw": round(ece_raw, 4), "ece_scaled": str(m.ece),
         })
         if modality == "hecg":
-            fm = binary_metrics(y, fused_p_af(model, test.table, pred.p_af, args.data_root / "hecg" / "mitdb"), groups=groups)
+            fm = binary_metrics(y, product_p_af(model, test.table, args.data_root / "hecg" / "mitdb", mc=args.mc, fast=not args.full_mc),
+                                groups=groups)
             rows.append({"modality": "hecg+rhythm", "unit": unit, "n_af": fm.n_af, "n": fm.n, "accuracy": str(fm.accuracy),
                          "sensitivity": str(fm.sensitivity), "specificity": str(fm.specificity), "auroc": str(fm.auroc),
                          "ece_raw": float("nan"), "ece_scaled": str(fm.ece)})

@@ -122,6 +122,18 @@ def test_predict_windows_gives_one_row_per_window_with_its_start(run: Path, inpu
     assert frame[frame.status != "ok"].start_s.isna().all()
 
 
+def test_predict_says_which_rule_decided_and_no_rhythm_leaves_it_to_the_network(run: Path, inputs, tmp_path: Path) -> None:
+    fused = _predict(run, inputs, tmp_path / "p.csv").set_index("record")
+    assert fused.decided_by[fused.status == "ok"].to_dict() == {"A00002": "network", "00009_lr": "network", "mitdb116_0s": "network+rhythm"}
+    assert fused.decided_by[fused.status != "ok"].isna().all()
+    assert fused.p_af_network.notna().to_dict() == {k: k == "mitdb116_0s" for k in fused.index}
+    plain = _predict(run, inputs, tmp_path / "n.csv", "--no-rhythm").set_index("record")
+    assert set(plain.decided_by[plain.status == "ok"]) == {"network"} and plain.p_af_network.isna().all()
+    assert plain.loc["mitdb116_0s", "p_af"] == pytest.approx(fused.loc["mitdb116_0s", "p_af_network"], abs=1e-4)
+    ok = fused[fused.status == "ok"]
+    assert ok.af_window_fraction.between(0, 1).all() and ok.loc["00009_lr", "af_window_fraction"] in (0.0, 1.0)
+
+
 def test_predict_full_mc_also_writes_every_row(run: Path, inputs, tmp_path: Path) -> None:
     frame = _predict(run, inputs, tmp_path / "p.csv", "--full-mc")
     assert len(frame) == len(GOOD) + len(BAD) and (frame.status == "ok").sum() == len(GOOD)

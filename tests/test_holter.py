@@ -320,3 +320,51 @@ def test_html_timeline_is_self_contained_and_renders_in_headless_chromium(af_res
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (900, 1200) and pixels.std() > 10  # not a blank page
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+# ---------------------------------------------------------------- predict on Holter-like recordings
+
+
+def test_predict_decides_a_holter_excerpt_like_the_holter_pipeline(model: EcgShiftModel) -> None:
+    from ecgshift.batch import predict_path
+    from ecgshift.rhythm import default_fusion
+
+    fusion = default_fusion()
+    for excerpt in (AF_EXCERPT, SR_EXCERPT):
+        by_holter = analyse_holter(excerpt, model=model, config=HolterConfig(mc=5))
+        by_predict = predict_path(model, excerpt, mc=5, fast=True, fusion=fusion).predictions
+        assert by_predict.decided_by == "network+rhythm"
+        ok = (by_holter.windows.quality == "ok").to_numpy()
+        np.testing.assert_allclose(by_predict.start_s, by_holter.windows.start_s)
+        agree = (by_predict.p_af[ok] >= fusion.threshold) == by_holter.windows.is_af.to_numpy()[ok]
+        assert agree.mean() >= 0.95, (excerpt.name, agree.mean())
+        assert np.abs(by_predict.p_af[ok] - by_holter.windows.p_af_fused.to_numpy()[ok]).max() < 0.1
+
+
+def test_a_fusion_decides_only_recordings_of_at_least_five_minutes(model: EcgShiftModel) -> None:
+    from ecgshift.batch import RHYTHM_MIN_S, predict_path
+
+    never = _constant_fusion(-5.0)
+    long = predict_path(model, SR_EXCERPT, mc=2, fast=True, fusion=never).predictions  # 300 s
+    assert io.info(SR_EXCERPT).duration_s >= RHYTHM_MIN_S and long.decided_by == "network+rhythm"
+    np.testing.assert_allclose(long.p_af, 1 / (1 + np.exp(5.0)))
+    plain = predict_path(model, SR_EXCERPT, mc=2, fast=True).predictions
+    np.testing.assert_allclose(long.p_af_network, plain.p_af, atol=1e-4)  # the network's own p(AF) is kept
+    short = predict_path(model, SAMPLES / "tecg" / "A00005.hea", mc=2, fast=True, fusion=never).predictions
+    assert short.decided_by == "network" and short.p_af_network is None and (short.p_af > 0.5).any()
+
+
+def test_predict_survives_a_crashing_rhythm_detector_with_the_chunks_evidence_missing(model: EcgShiftModel, monkeypatch) -> None:
+    from ecgshift import batch
+    from ecgshift.rhythm import default_fusion
+
+    real = batch.window_rhythm_features
+
+    def flaky(signal, fs, starts, **kwargs):
+        if starts[0] >= 100.0 and starts[0] < 200.0:
+            raise RuntimeError("simulated detector crash")
+        return real(signal, fs, starts, **kwargs)
+
+    monkeypatch.setattr(batch, "window_rhythm_features", flaky)
+    pred = batch.predict_path(model, AF_EXCERPT, mc=2, fast=True, fusion=default_fusion(), chunk_s=100).predictions
+    assert pred.decided_by == "network+rhythm" and len(pred) == 30 and np.isfinite(pred.p_af).all()

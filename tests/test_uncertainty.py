@@ -11,7 +11,7 @@ from torch import nn
 
 from ecgshift.evaluation import binary_metrics, expected_calibration_error
 from ecgshift.shift import FeatureDensity
-from ecgshift.uncertainty import entropy, fit_temperature, mc_dropout, mutual_information, summarize_samples
+from ecgshift.uncertainty import Predictions, entropy, fit_temperature, mc_dropout, mutual_information, summarize_samples
 
 
 
@@ -235,3 +235,22 @@ def test_cluster_bootstrap_gives_wider_intervals_than_per_window_for_correlated_
     width_window = per_window.accuracy.high - per_window.accuracy.low
     width_cluster = clustered.accuracy.high - clustered.accuracy.low
     assert width_cluster > 3 * width_window
+
+
+def _predictions(p_af) -> Predictions:
+    n = len(p_af)
+    zeros = np.zeros(n)
+    return Predictions(p_af=np.asarray(p_af, float), entropy=zeros, mutual_info=zeros, std=zeros, modality=np.full(n, "hecg"),
+                       modality_p=np.ones(n), shift_score=zeros, refer=np.zeros(n, bool), start_s=np.arange(n) * 10.0)
+
+
+def test_fused_predictions_are_labelled_by_the_fused_p_and_keep_the_networks_own() -> None:
+    network = _predictions([0.9, 0.2, 0.6])
+    fused = network.with_fused([0.1, 0.3, 0.7], threshold=0.65)
+    assert network.decided_by == "network" and fused.decided_by == "network+rhythm"
+    assert list(fused.label) == ["SR", "SR", "AF"]
+    np.testing.assert_allclose(fused.p_af_network, [0.9, 0.2, 0.6])
+    np.testing.assert_allclose(fused.with_fused([0.5, 0.5, 0.5]).p_af_network, [0.9, 0.2, 0.6])  # fusing again keeps the network's
+    assert list(fused.to_frame().columns[-1:]) == ["p_af_network"] and "p_af_network" not in network.to_frame()
+    with pytest.raises(ValueError, match="shape"):
+        network.with_fused([0.5, 0.5])

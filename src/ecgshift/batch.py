@@ -9,8 +9,11 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from ecgshift import io
 from ecgshift.errors import BadInputError
 from ecgshift.predictor import EcgShiftModel
+from ecgshift.preprocess import Harmonizer
+from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import concat_windows, stream_windows
 
@@ -19,7 +22,13 @@ __all__ = ["collect_inputs", "predict_path", "predict_paths", "RECORD_COLUMNS"]
 #: Files that stand for a recording when a folder is searched (a WFDB record by its header).
 _RECORD_SUFFIXES = (".hea", ".edf", ".csv")
 RECORD_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_p", "p_af", "label",
-                  "entropy", "mutual_info", "shift_score", "refer", "n_windows", "reference")
+                  "entropy", "mutual_info", "shift_score", "refer", "n_windows", "af_window_fraction", "decided_by", "p_af_network", "reference")
+#: Recordings at least this long (s) are Holter-like: with a fusion, their windows are decided by the network's
+#: p(AF) fused with rhythm evidence, as ``ecgshift holter`` decides them (the fusion needs minutes of beats:
+#: its ectopic-beat templates span 61 beats, its RR features ~64 beats around each window).
+RHYTHM_MIN_S = 300.0
+#: Signal read on each side of a chunk when rhythm evidence is computed (as ``HolterConfig.rr_context_s``).
+RHYTHM_CONTEXT_S = 25.0
 
 
 def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -51,14 +60,23 @@ class PathPrediction:
     error: str | None
 
 
-def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: float | None = None, chunk_s: float = 600.0) -> PathPrediction:
-    """Windows of one recording (streamed in chunks) → predictions; a bad file gives its one-line reason."""
+def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: float | None = None, chunk_s: float = 600.0,
+                 fusion: RhythmFusion | None = None, rhythm_min_s: float = RHYTHM_MIN_S) -> PathPrediction:
+    """Windows of one recording (streamed in chunks) → predictions; a bad file gives its one-line reason.
+
+    With a ``fusion`` and a recording of at least ``rhythm_min_s``, each window's p(AF) is the fused
+    one (network + rhythm evidence of the chunk ± :data:`RHYTHM_CONTEXT_S`) and ``decided_by`` says so.
+    """
     try:
-        windows, reference, annotated = [], "", False
-        for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs):
+        use_rhythm = fusion is not None and io.info(path, fs=fs).duration_s >= rhythm_min_s
+        windows, features, reference, annotated = [], [], "", False
+        for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs,
+                                       margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
             if not chunk.has_signal:
                 raise BadInputError(path, "no waveform (beat annotations only)")
             windows.append(w)
+            if use_rhythm and len(w):
+                features.append(_rhythm_evidence(chunk, w.start_s, model=model))
             reference = chunk.label or reference
             annotated = annotated or bool(chunk.rhythms)
         all_windows = concat_windows(windows, config=model.harmonize)
@@ -67,9 +85,22 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         if annotated:  # rhythm annotations: the share of windows annotated AF (90 % rule)
             reference = f"AF {np.mean(all_windows.label == 'AF'):.0%} of windows"
         predictions = model.predict_windows(all_windows.x, mc=mc, fast=fast, start_s=all_windows.start_s)
+        if use_rhythm:
+            predictions = predictions.with_fused(fusion.predict_proba(predictions.p_af, pd.concat(features, ignore_index=True)),
+                                                 threshold=fusion.threshold)
         return PathPrediction(path, predictions, reference, None)
     except BadInputError as exc:
         return PathPrediction(path, None, "", str(exc))
+
+
+def _rhythm_evidence(chunk, starts: np.ndarray, *, model: EcgShiftModel) -> pd.DataFrame:
+    """:data:`ecgshift.rhythm.RHYTHM_FEATURES` of the windows at ``starts``; all missing (the fusion then
+    weighs the network alone) when the R-peak detector fails on the chunk, as in ``ecgshift holter``."""
+    harm = Harmonizer(model.harmonize)(chunk)
+    try:
+        return window_rhythm_features(harm.signal[0], harm.fs, starts, window_s=model.harmonize.window_s, signal_start_s=harm.start_s)
+    except Exception:  # noqa: BLE001 - a detector failure costs this chunk's evidence, not the recording
+        return pd.DataFrame(np.nan, index=range(len(starts)), columns=list(RHYTHM_FEATURES))
 
 
 def predict_paths(
@@ -81,13 +112,16 @@ def predict_paths(
     fs: float | None = None,
     given_modality: str | dict[str, str] = "unknown",
     windows: bool = False,
+    fusion: RhythmFusion | None = None,
     on_path: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """One row per record (or per window with ``windows=True``); rejected inputs get a ``rejected: …`` status row."""
+    """One row per record (or per window with ``windows=True``); rejected inputs get a ``rejected: …`` status row.
+
+    ``fusion``: decide recordings of at least :data:`RHYTHM_MIN_S` with it (see :func:`predict_path`)."""
     rows = []
     for i, path in enumerate(paths):
         given = given_modality.get(str(path), "unknown") if isinstance(given_modality, dict) else given_modality
-        result = predict_path(model, path, mc=mc, fast=fast, fs=fs)
+        result = predict_path(model, path, mc=mc, fast=fast, fs=fs, fusion=fusion)
         base = {"record": path.stem, "path": str(path), "given_modality": given}
         if result.error is not None:
             reason = result.error.split(": ", 1)[1] if result.error.startswith(str(path)) else result.error
@@ -95,12 +129,15 @@ def predict_paths(
         elif windows:
             frame = result.predictions.to_frame()
             for row in frame.to_dict("records"):
-                rows.append({**base, "status": "ok", "predicted_modality": row.pop("modality"), **row, "n_windows": 1, "reference": result.reference})
+                rows.append({**base, "status": "ok", "predicted_modality": row.pop("modality"), **row, "n_windows": 1,
+                             "decided_by": result.predictions.decided_by, "reference": result.reference})
         else:
             s = model.summarize(result.predictions)
             rows.append({**base, "status": "ok", "predicted_modality": s.modality, "modality_p": s.modality_p, "p_af": s.p_af,
                          "label": s.label, "entropy": s.entropy, "mutual_info": s.mutual_info, "shift_score": s.shift_score,
-                         "refer": s.refer, "n_windows": s.n_windows, "reference": result.reference})
+                         "refer": s.refer, "n_windows": s.n_windows, "af_window_fraction": s.af_window_fraction,
+                         "decided_by": result.predictions.decided_by,
+                         "p_af_network": s.p_af_network, "reference": result.reference})
         if on_path:
             on_path(i + 1, len(paths))
     frame = pd.DataFrame(rows)

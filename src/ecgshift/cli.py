@@ -277,11 +277,13 @@ def predict_command(
     windows: bool = typer.Option(False, "--windows", help="One row per window instead of per record."),
     modality: str = typer.Option("unknown", "--modality", help="The modality the inputs are said to be (recg, tecg, hecg)."),
     fs: Optional[float] = typer.Option(None, "--fs", help="Sampling rate (Hz) for CSV inputs."),
+    rhythm: bool = typer.Option(True, "--rhythm/--no-rhythm", help="Decide recordings of 5 min or more (Holter-like) by the network fused with rhythm evidence, as `ecgshift holter` does."),
     out: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV to write."),
 ) -> None:
     """Predict AF vs SR with uncertainty, predicted modality and shift score for each recording."""
     from ecgshift.batch import collect_inputs, predict_paths
     from ecgshift.predictor import load_model
+    from ecgshift.rhythm import default_fusion
 
     model = load_model(model_dir)
     inputs = collect_inputs(paths)
@@ -289,7 +291,8 @@ def predict_command(
         raise EcgShiftError(f"{', '.join(map(str, paths))}: no recordings found (.hea, .edf, .csv)")
     with _progress() as progress:
         task = progress.add_task("predicting", total=len(inputs))
-        frame = predict_paths(model, inputs, mc=mc, fast=not full_mc, fs=fs, given_modality=modality, windows=windows, on_path=lambda i, n: progress.update(task, completed=i))
+        frame = predict_paths(model, inputs, mc=mc, fast=not full_mc, fs=fs, given_modality=modality, windows=windows,
+                              fusion=default_fusion() if rhythm else None, on_path=lambda i, n: progress.update(task, completed=i))
     _write_and_show(frame, out)
 
 
@@ -298,7 +301,7 @@ def _write_and_show(frame, out: Path, *, show_rows: int = 30) -> None:
     frame.to_csv(out, index=False)
     ok = frame.status == "ok"
     table = Table(title=f"ecgshift predictions → {out}")
-    columns = [c for c in ("record", "status", "reference", "given_modality", "predicted_modality", "p_af", "label", "entropy", "mutual_info", "shift_score", "refer", "n_windows", "start_s") if c in frame]
+    columns = [c for c in ("record", "status", "reference", "given_modality", "predicted_modality", "p_af", "label", "entropy", "mutual_info", "shift_score", "refer", "n_windows", "decided_by", "start_s") if c in frame]
     for column in columns:
         table.add_column(column)
     for row in frame.head(show_rows).to_dict("records"):
@@ -332,13 +335,15 @@ def demo_command(
 
     from ecgshift.batch import predict_paths
     from ecgshift.predictor import load_model
+    from ecgshift.rhythm import default_fusion
 
     folder = _sample_root()
     manifest = pd.read_csv(folder / "manifest.csv", dtype=str, keep_default_na=False)
     paths = [folder / p for p in manifest.path]
     model = load_model()
     console.print(f"model: {model}")
-    frame = predict_paths(model, paths, mc=mc, given_modality={str(folder / p): m for p, m in zip(manifest.path, manifest.modality)})
+    frame = predict_paths(model, paths, mc=mc, given_modality={str(folder / p): m for p, m in zip(manifest.path, manifest.modality)},
+                          fusion=default_fusion())
     labels = {str(folder / p): l for p, l in zip(manifest.path, manifest.label)}
     frame["reference"] = [labels.get(p) or r for p, r in zip(frame.path, frame.reference)]
     _write_and_show(frame, out)

@@ -32,7 +32,8 @@ class RecordSummary:
 
     p_af: mean of the windows' p(AF); entropy: of that mean (nats); mutual_info:
     mean over windows; shift_score: median over windows; modality: argmax of the
-    mean modality probabilities; refer: entropy or shift above the run's thresholds.
+    mean modality probabilities; refer: entropy or shift above the run's thresholds;
+    p_af_network: the mean of the network's own p(AF) when a rhythm fusion decided (else NaN).
     """
 
     n_windows: int
@@ -45,6 +46,7 @@ class RecordSummary:
     modality_p: float
     refer: bool
     af_window_fraction: float
+    p_af_network: float = float("nan")
 
 
 class EcgShiftModel:
@@ -110,14 +112,15 @@ class EcgShiftModel:
         return RecordSummary(
             n_windows=len(predictions),
             p_af=p,
-            label="AF" if p >= 0.5 else "SR",
+            label="AF" if p >= predictions.threshold else "SR",
             entropy=h,
             mutual_info=float(predictions.mutual_info.mean()),
             shift_score=shift,
             modality=modality,
             modality_p=float(np.mean(predictions.modality == modality)),
             refer=bool(h > self.referral.get("entropy", np.inf) or shift > self.referral.get("shift_score", np.inf)),
-            af_window_fraction=float(np.mean(predictions.p_af >= 0.5)),
+            af_window_fraction=float(np.mean(predictions.p_af >= predictions.threshold)),
+            p_af_network=float("nan") if predictions.p_af_network is None else float(predictions.p_af_network.mean()),
         )
 
     @staticmethod

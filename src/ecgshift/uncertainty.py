@@ -17,7 +17,7 @@ From T (or K ensemble members') class probabilities p_t:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -89,7 +89,9 @@ class Predictions:
     from the T passes; ``modality`` / ``modality_p``: the modality the window looks
     like and its probability; ``shift_score``: feature-space distance from the
     training windows (1.0 = the 95th percentile of training windows); ``refer``:
-    the run's referral rule fired; ``start_s``: window starts in the record.
+    the run's referral rule fired; ``start_s``: window starts in the record. After
+    :meth:`with_fused`, ``p_af`` is the network's p(AF) fused with rhythm evidence, the
+    network's own is kept in ``p_af_network`` and ``threshold`` is the fusion's.
     """
 
     p_af: np.ndarray
@@ -102,9 +104,23 @@ class Predictions:
     refer: np.ndarray
     start_s: np.ndarray
     threshold: float = 0.5
+    p_af_network: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.p_af.size)
+
+    @property
+    def decided_by(self) -> str:
+        """'network' or 'network+rhythm' (after :meth:`with_fused`)."""
+        return "network" if self.p_af_network is None else "network+rhythm"
+
+    def with_fused(self, p_af: np.ndarray, *, threshold: float = 0.5) -> "Predictions":
+        """These predictions decided by a fused p(AF) (e.g. :class:`ecgshift.rhythm.RhythmFusion`'s)."""
+        p_af = np.asarray(p_af, dtype=float)
+        if p_af.shape != self.p_af.shape:
+            raise ValueError(f"fused p(AF) has shape {p_af.shape}, predictions {self.p_af.shape}")
+        network = self.p_af if self.p_af_network is None else self.p_af_network
+        return replace(self, p_af=p_af, threshold=threshold, p_af_network=network)
 
     @property
     def label(self) -> np.ndarray:
@@ -125,6 +141,7 @@ class Predictions:
             "modality_p": self.modality_p,
             "shift_score": self.shift_score,
             "refer": self.refer,
+            **({} if self.p_af_network is None else {"p_af_network": self.p_af_network}),
         })
 
 
