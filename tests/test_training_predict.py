@@ -118,6 +118,39 @@ def test_shift_score_is_the_modality_feature_density_fitted_on_the_training_moda
     assert not np.allclose(expected, model.density.score(passes.features))
 
 
+def test_a_run_has_three_modality_networks_whose_features_sit_side_by_side(run: Path, model: EcgShiftModel) -> None:
+    from ecgshift.network import ModalityEnsemble, modality_members
+
+    assert json.loads((run / CONFIG_FILE).read_text())["modality_members"] == 3
+    assert isinstance(model.net.modality_net, ModalityEnsemble)
+    members = modality_members(model.net)
+    x = torch.from_numpy(np.asarray(sample_window_sets()["tecg"].x[:4]))
+    with torch.no_grad():
+        features = model.net.modality_net.forward_features(x)
+        own = [m.forward_features(x) for m in members]
+        assert torch.equal(features, torch.cat(own, dim=1))
+        assert torch.allclose(model.net.modality_net(x), torch.stack([m.forward_head(f) for m, f in zip(members, own)]).mean(0))
+    assert not torch.equal(own[0], own[1])  # members trained from different seeds
+    assert _tensors(run)["extra.modality_density_means"].shape == (3, features.shape[1])
+
+
+def test_the_ensemble_leaves_the_af_network_as_a_single_modality_network_would(run: Path, sets, tmp_path: Path) -> None:
+    single = train_tiny(tmp_path / "single", sets, modality_members=1)
+    a, b = _tensors(run), _tensors(single)
+    assert json.loads((single / CONFIG_FILE).read_text())["modality_members"] == 1
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("net.backbone."))
+    assert load_model(single).predict_windows(np.asarray(sets["hecg"].x[:3]), mc=2).shift_score.shape == (3,)
+
+
+def test_a_run_from_before_the_ensemble_loads_as_one_modality_network(run: Path, sets, tmp_path: Path) -> None:
+    single = train_tiny(tmp_path / "single", sets, modality_members=1)
+    config = json.loads((single / CONFIG_FILE).read_text())
+    del config["modality_members"]  # configs written before 2026-11-23 do not have the key
+    (single / CONFIG_FILE).write_text(json.dumps(config))
+    net, _, _ = load_run(single)
+    assert not hasattr(net.modality_net, "members")
+
+
 def test_redraw_sees_more_unique_windows_than_one_fixed_draw(sets, tmp_path: Path) -> None:
     fixed = pd.read_csv(train_tiny(tmp_path / "fixed", sets, budget=16, epochs=3) / "counts.csv")
     redrawn = pd.read_csv(train_tiny(tmp_path / "redraw", sets, budget=16, epochs=3, redraw=True) / "counts.csv")

@@ -51,7 +51,8 @@ def load_run(run_dir: str | Path) -> tuple[EcgNet, dict, dict[str, torch.Tensor]
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelFileError(weights, f"corrupted or not a safetensors file ({exc})") from None
     try:
-        net = build_net(config["model"], **config.get("model_kwargs", {}), fs=config["harmonize"]["fs"], window_s=config["harmonize"]["window_s"])
+        net = build_net(config["model"], **config.get("model_kwargs", {}), fs=config["harmonize"]["fs"], window_s=config["harmonize"]["window_s"],
+                        modality_members=int(config.get("modality_members", 1)))
         state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
         net.load_state_dict(state, strict=True)
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:

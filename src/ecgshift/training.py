@@ -24,7 +24,7 @@ from ecgshift.cache import WindowSet
 from ecgshift.checkpoint import load_run, save_run
 from ecgshift.inference import deterministic
 from ecgshift.mixing import CLASSES, draw_mix, format_mix
-from ecgshift.network import MODALITY_CLASSES, EcgNet, build_net
+from ecgshift.network import MODALITY_CLASSES, EcgNet, build_net, modality_members
 from ecgshift.preprocess import HarmonizeConfig
 from ecgshift.shift import FeatureDensity
 from ecgshift.uncertainty import entropy, fit_temperature
@@ -57,6 +57,8 @@ class TrainConfig:
     #: exponential moving average of the weights (decay per step; None = off); validation, early
     #: stopping and the saved model use the averaged weights
     ema_decay: float | None = None
+    #: modality networks trained from seeds seed + 1, seed + 2, … (:class:`ecgshift.network.ModalityEnsemble`)
+    modality_members: int = 3
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -142,18 +144,23 @@ def _train_mode(net: EcgNet, *, freeze_trunk: bool) -> None:
 
 
 def fit_modality_net(net: EcgNet, x: np.ndarray, modality: np.ndarray, *, seed: int, fs: float = 100.0, epochs: int = 8, batch_size: int = 128, lr: float = 3e-3) -> None:
-    """Train the modality model (3 classes) on unique training windows, class-balanced by resampling.
+    """Train the modality model (3 classes) on unique training windows, class-balanced by resampling;
+    member k of an ensemble from seed ``seed + 1 + k``.
 
     Augmentation is limited to time shift and polarity: noise, wander and bandwidth are exactly the
     cues that tell devices apart. Modalities absent from training are never targets.
     """
-    rng = np.random.default_rng(seed + 1)
-    torch.manual_seed(seed + 1)
+    for k, member in enumerate(modality_members(net)):
+        _fit_modality_member(member, x, modality, seed=seed + 1 + k, fs=fs, epochs=epochs, batch_size=batch_size, lr=lr)
+
+
+def _fit_modality_member(model: nn.Module, x: np.ndarray, modality: np.ndarray, *, seed: int, fs: float, epochs: int, batch_size: int, lr: float) -> None:
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
     present = np.unique(modality)
     per_class = max(int(np.bincount(modality).max()), 1)
     index = np.concatenate([rng.choice(np.flatnonzero(modality == c), size=per_class, replace=True) for c in present])
     augmenter = Augmenter(AugmentConfig(noise=0.0, baseline=0.0, scale=0.0, shift=0.5, invert=0.3))
-    model = net.modality_net
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     for _ in range(epochs):
@@ -227,7 +234,7 @@ def fit(
         model_kwargs = init_config.get("model_kwargs", {})  # the network trained is the init run's, whatever config asks
         net.train()
     else:
-        net = build_net(config.model, fs=harmonize.fs, window_s=harmonize.window_s, **model_kwargs)
+        net = build_net(config.model, fs=harmonize.fs, window_s=harmonize.window_s, modality_members=config.modality_members, **model_kwargs)
     if config.freeze_trunk:
         _freeze_trunk(net)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
@@ -284,6 +291,7 @@ def fit(
     run_config = {
         "model": config.model,
         "model_kwargs": model_kwargs,
+        "modality_members": len(modality_members(net)),
         "harmonize": harmonize.to_dict(),
         "classes": list(CLASSES),
         "modality_classes": list(MODALITY_CLASSES),
