@@ -134,6 +134,17 @@ def test_predict_says_which_rule_decided_and_no_rhythm_leaves_it_to_the_network(
     assert ok.af_window_fraction.between(0, 1).all() and ok.loc["00009_lr", "af_window_fraction"] in (0.0, 1.0)
 
 
+def test_annotation_only_records_are_rejected_as_having_no_ecg_signal(run: Path, tmp_path: Path) -> None:
+    (tmp_path / "nsr001.hea").write_text("nsr001 0 128 0\n")  # an NSR2DB header: no signal at all
+    (tmp_path / "nsr001.ecg").write_bytes(b"")
+    (tmp_path / "00.hea").write_text("00 1 128 1280\n00.dat 16 200/mV 0 0 0 0 0 ECG\n")  # LTAFDB-like: no .dat beside it
+    (tmp_path / "00.atr").write_bytes((SAMPLES / "hecg" / "mitdb116_0s.atr").read_bytes())
+    out = tmp_path / "p.csv"
+    result = runner.invoke(app, ["predict", str(tmp_path / "nsr001.hea"), str(tmp_path / "00.hea"), "--model", str(run), "--out", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert set(pd.read_csv(out).status) == {"rejected: no ECG signal in the record (annotations only?)"}
+
+
 def test_predict_full_mc_also_writes_every_row(run: Path, inputs, tmp_path: Path) -> None:
     frame = _predict(run, inputs, tmp_path / "p.csv", "--full-mc")
     assert len(frame) == len(GOOD) + len(BAD) and (frame.status == "ok").sum() == len(GOOD)

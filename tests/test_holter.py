@@ -261,6 +261,13 @@ def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(m
     assert "done 1 · rejected 2" in result.output
 
 
+def test_a_header_without_signals_is_rejected_as_having_no_ecg_signal(model: EcgShiftModel, tmp_path: Path) -> None:
+    header = tmp_path / "nsr001.hea"
+    header.write_text("nsr001 0 128 0\n")  # as in NSR2DB: beat annotations only
+    with pytest.raises(BadInputError, match="no ECG signal"):
+        analyse_holter(header, model=model)
+
+
 def test_cli_says_which_rule_decided_and_no_fusion_switches_to_the_network_alone(model_dir: Path, tmp_path: Path) -> None:
     import json
 

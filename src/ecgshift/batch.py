@@ -68,7 +68,10 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
     one (network + rhythm evidence of the chunk ± :data:`RHYTHM_CONTEXT_S`) and ``decided_by`` says so.
     """
     try:
-        use_rhythm = fusion is not None and io.info(path, fs=fs).duration_s >= rhythm_min_s
+        meta = io.info(path, fs=fs)
+        if not meta.leads:  # e.g. an NSR2DB header (beat annotations only); LTAFDB's lists leads but lacks the files
+            raise BadInputError(path, "no ECG signal in the record (annotations only?)")
+        use_rhythm = fusion is not None and meta.duration_s >= rhythm_min_s
         windows, features, reference, annotated = [], [], "", False
         for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs,
                                        margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):

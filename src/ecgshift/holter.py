@@ -269,6 +269,8 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
     harmonize = _harmonize(model)
     window_s = harmonize.window_s
     n_windows = int(np.floor(meta.duration_s / window_s + 1e-9))
+    if not meta.leads:
+        raise BadInputError(path, "no ECG signal in the record (annotations only?)")
     if n_windows == 0:
         raise BadInputError(path, f"shorter than one {window_s:g}-s window ({meta.duration_s:.1f} s)")
     try:  # missing / truncated signal files fail here, for the whole recording

@@ -97,7 +97,7 @@ def choose_lead(leads: tuple[str, ...], *, lead: str = "auto") -> int:
     usually MLII), else the first channel.
     """
     if not leads:
-        raise ValueError("record has no leads")
+        raise ValueError("no ECG signal in the record (annotations only?)")
     if lead != "auto":
         if lead not in leads:
             raise KeyError(f"lead {lead!r} not in {list(leads)}")
