@@ -74,6 +74,7 @@ def build_net(model: str, *, n_leads: int = 1, fs: float = 100.0, window_s: floa
         raise ValueError(f"modality_members must be at least 1, got {modality_members!r}")
     backbone = create_model(model, n_leads=n_leads, n_classes=2, fs=fs, window_s=window_s, **model_kwargs)
     options = {k: v for k, v in MODALITY_MODEL.items() if k != "model"}
+
     def member() -> nn.Module:
         return create_model(MODALITY_MODEL["model"], n_leads=n_leads, n_classes=len(MODALITY_CLASSES), fs=fs, window_s=window_s, **options)
 
