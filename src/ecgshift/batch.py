@@ -12,7 +12,6 @@ import pandas as pd
 from ecgshift import io
 from ecgshift.errors import BadInputError
 from ecgshift.predictor import EcgShiftModel
-from ecgshift.preprocess import Harmonizer
 from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import concat_windows, stream_windows
@@ -73,10 +72,8 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
             raise BadInputError(path, "no ECG signal in the record (annotations only?)")
         use_rhythm = fusion is not None and meta.duration_s >= rhythm_min_s
         windows, features, reference, annotated = [], [], "", False
-        for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs,
+        for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs, info=meta, harmonized=True,
                                        margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
-            if not chunk.has_signal:
-                raise BadInputError(path, "no waveform (beat annotations only)")
             windows.append(w)
             if use_rhythm and len(w):
                 features.append(_rhythm_evidence(chunk, w.start_s, model=model))
@@ -96,10 +93,9 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         return PathPrediction(path, None, "", str(exc))
 
 
-def _rhythm_evidence(chunk, starts: np.ndarray, *, model: EcgShiftModel) -> pd.DataFrame:
-    """:data:`ecgshift.rhythm.RHYTHM_FEATURES` of the windows at ``starts``; all missing (the fusion then
-    weighs the network alone) when the R-peak detector fails on the chunk, as in ``ecgshift holter``."""
-    harm = Harmonizer(model.harmonize)(chunk)
+def _rhythm_evidence(harm, starts: np.ndarray, *, model: EcgShiftModel) -> pd.DataFrame:
+    """:data:`ecgshift.rhythm.RHYTHM_FEATURES` of the windows at ``starts`` of the harmonized chunk ``harm``; all
+    missing (the fusion then weighs the network alone) when the R-peak detector fails on it, as in ``ecgshift holter``."""
     try:
         return window_rhythm_features(harm.signal[0], harm.fs, starts, window_s=model.harmonize.window_s, signal_start_s=harm.start_s)
     except Exception:  # noqa: BLE001 - a detector failure costs this chunk's evidence, not the recording

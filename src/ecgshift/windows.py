@@ -140,15 +140,19 @@ def stream_windows(
     margin_s: float = 5.0,
     modality: str = "unknown",
     fs: float | None = None,
+    info: io.RecordInfo | None = None,
+    harmonized: bool = False,
 ) -> Iterator[tuple[Record, Windows]]:
     """Windows of a long recording, read ``chunk_s`` at a time (memory stays bounded).
 
     Each chunk is read with ``margin_s`` extra on both sides so the band-pass
     filter has no edge transients inside the windows; windows are assigned to
     the chunk holding their start, so none is lost or repeated. Yields the
-    (un-harmonized) chunk Record and its Windows.
+    chunk Record (un-harmonized, or as harmonized for the windows with
+    ``harmonized=True``) and its Windows. ``info``: the recording's header
+    facts when the caller has read them already.
     """
-    meta = io.info(path, fs=fs)
+    meta = info if info is not None else io.info(path, fs=fs)
     total_s = meta.duration_s
     step_s = config.stride
     chunk_s = max(step_s, np.floor(chunk_s / step_s) * step_s)  # chunk edges on the window grid
@@ -158,8 +162,8 @@ def stream_windows(
         last_chunk = hi >= total_s - 1e-9
         read_hi = total_s if last_chunk else min(total_s, hi + config.window_s + margin_s)
         chunk = io.read(path, fs=fs, modality=modality, start_s=max(0.0, lo - margin_s), end_s=read_hi, allow_nan=True)
-        windows = window_record(chunk, config=config, span_s=(lo, hi))
-        yield chunk, windows
+        harm = Harmonizer(config)(chunk)
+        yield (harm if harmonized else chunk), window_record(harm, config=config, harmonized=True, span_s=(lo, hi))
         lo = hi
 
 
