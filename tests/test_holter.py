@@ -375,3 +375,21 @@ def test_predict_survives_a_crashing_rhythm_detector_with_the_chunks_evidence_mi
     monkeypatch.setattr(batch, "window_rhythm_features", flaky)
     pred = batch.predict_path(model, AF_EXCERPT, mc=2, fast=True, fusion=default_fusion(), chunk_s=100).predictions
     assert pred.decided_by == "network+rhythm" and len(pred) == 30 and np.isfinite(pred.p_af).all()
+
+
+def test_predict_reports_a_crashing_rhythm_detector_in_the_problems_column(model: EcgShiftModel, monkeypatch) -> None:
+    from ecgshift import batch
+    from ecgshift.rhythm import default_fusion
+
+    real = batch.window_rhythm_features
+
+    def flaky(signal, fs, starts, **kwargs):
+        if 100.0 <= starts[0] < 200.0:
+            raise RuntimeError("simulated detector crash")
+        return real(signal, fs, starts, **kwargs)
+
+    monkeypatch.setattr(batch, "window_rhythm_features", flaky)
+    result = batch.predict_path(model, AF_EXCERPT, mc=2, fast=True, fusion=default_fusion(), chunk_s=100)
+    assert result.problems == ("100-200 s: no rhythm evidence (RuntimeError: simulated detector crash)",)
+    frame = batch.predict_paths(model, [AF_EXCERPT], mc=2, fusion=default_fusion())
+    assert frame.loc[0, "status"] == "ok" and frame.loc[0, "problems"] == ""  # real detector, whole record: no problems

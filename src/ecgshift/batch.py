@@ -21,7 +21,8 @@ __all__ = ["collect_inputs", "predict_path", "predict_paths", "RECORD_COLUMNS"]
 #: Files that stand for a recording when a folder is searched (a WFDB record by its header).
 _RECORD_SUFFIXES = (".hea", ".edf", ".csv")
 RECORD_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_p", "p_af", "label",
-                  "entropy", "mutual_info", "shift_score", "refer", "n_windows", "af_window_fraction", "decided_by", "p_af_network", "reference")
+                  "entropy", "mutual_info", "shift_score", "refer", "n_windows", "af_window_fraction", "decided_by", "p_af_network", "reference",
+                  "problems")
 #: Recordings at least this long (s) are Holter-like: with a fusion, their windows are decided by the network's
 #: p(AF) fused with rhythm evidence, as ``ecgshift holter`` decides them (the fusion needs minutes of beats:
 #: its ectopic-beat templates span 61 beats, its RR features ~64 beats around each window).
@@ -57,6 +58,8 @@ class PathPrediction:
     predictions: Predictions | None
     reference: str
     error: str | None
+    #: what went wrong without stopping the recording, e.g. "600-1200 s: no rhythm evidence (ValueError: …)"
+    problems: tuple[str, ...] = ()
 
 
 def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: float | None = None, chunk_s: float = 600.0,
@@ -71,12 +74,12 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         if not meta.leads:  # e.g. an NSR2DB header (beat annotations only); LTAFDB's lists leads but lacks the files
             raise BadInputError(path, "no ECG signal in the record (annotations only?)")
         use_rhythm = fusion is not None and meta.duration_s >= rhythm_min_s
-        windows, features, reference, annotated = [], [], "", False
+        windows, features, problems, reference, annotated = [], [], [], "", False
         for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs, info=meta, harmonized=True,
                                        margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
             windows.append(w)
             if use_rhythm and len(w):
-                features.append(_rhythm_evidence(chunk, w.start_s, model=model))
+                features.append(_rhythm_evidence(chunk, w.start_s, model=model, problems=problems))
             reference = chunk.label or reference
             annotated = annotated or bool(chunk.rhythms)
         all_windows = concat_windows(windows, config=model.harmonize)
@@ -88,17 +91,20 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         if use_rhythm:
             predictions = predictions.with_fused(fusion.predict_proba(predictions.p_af, pd.concat(features, ignore_index=True)),
                                                  threshold=fusion.threshold)
-        return PathPrediction(path, predictions, reference, None)
+        return PathPrediction(path, predictions, reference, None, tuple(problems))
     except BadInputError as exc:
         return PathPrediction(path, None, "", str(exc))
 
 
-def _rhythm_evidence(harm, starts: np.ndarray, *, model: EcgShiftModel) -> pd.DataFrame:
+def _rhythm_evidence(harm, starts: np.ndarray, *, model: EcgShiftModel, problems: list[str]) -> pd.DataFrame:
     """:data:`ecgshift.rhythm.RHYTHM_FEATURES` of the windows at ``starts`` of the harmonized chunk ``harm``; all
-    missing (the fusion then weighs the network alone) when the R-peak detector fails on it, as in ``ecgshift holter``."""
+    missing (the fusion then weighs the network alone) when the R-peak detector fails on it, as in ``ecgshift holter``,
+    and the failure is added to ``problems``."""
+    window_s = model.harmonize.window_s
     try:
-        return window_rhythm_features(harm.signal[0], harm.fs, starts, window_s=model.harmonize.window_s, signal_start_s=harm.start_s)
-    except Exception:  # noqa: BLE001 - a detector failure costs this chunk's evidence, not the recording
+        return window_rhythm_features(harm.signal[0], harm.fs, starts, window_s=window_s, signal_start_s=harm.start_s)
+    except Exception as exc:  # noqa: BLE001 - a detector failure costs this chunk's evidence, not the recording
+        problems.append(f"{starts[0]:g}-{starts[-1] + window_s:g} s: no rhythm evidence ({type(exc).__name__}: {exc})")
         return pd.DataFrame(np.nan, index=range(len(starts)), columns=list(RHYTHM_FEATURES))
 
 
@@ -129,14 +135,15 @@ def predict_paths(
             frame = result.predictions.to_frame()
             for row in frame.to_dict("records"):
                 rows.append({**base, "status": "ok", "predicted_modality": row.pop("modality"), **row, "n_windows": 1,
-                             "decided_by": result.predictions.decided_by, "reference": result.reference})
+                             "decided_by": result.predictions.decided_by, "reference": result.reference,
+                             "problems": "; ".join(result.problems)})
         else:
             s = model.summarize(result.predictions)
             rows.append({**base, "status": "ok", "predicted_modality": s.modality, "modality_p": s.modality_p, "p_af": s.p_af,
                          "label": s.label, "entropy": s.entropy, "mutual_info": s.mutual_info, "shift_score": s.shift_score,
                          "refer": s.refer, "n_windows": s.n_windows, "af_window_fraction": s.af_window_fraction,
                          "decided_by": result.predictions.decided_by,
-                         "p_af_network": s.p_af_network, "reference": result.reference})
+                         "p_af_network": s.p_af_network, "reference": result.reference, "problems": "; ".join(result.problems)})
         if on_path:
             on_path(i + 1, len(paths))
     frame = pd.DataFrame(rows)

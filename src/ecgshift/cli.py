@@ -315,6 +315,9 @@ def _write_and_show(frame, out: Path, *, show_rows: int = 30) -> None:
                   + (f" · predicted AF {int((frame[ok].label == 'AF').sum())} · SR {int((frame[ok].label == 'SR').sum())} · referred {int(frame[ok].refer.astype(bool).sum())}" if ok.any() else ""))
     for row in records[records.status != "ok"].to_dict("records"):
         console.print(f"[red]{escape(str(row['path']))}[/red]: {escape(str(row['status']))}", highlight=False)
+    if "problems" in records:  # done, but part of the recording lost something (e.g. rhythm evidence of a chunk)
+        for row in records[records.problems.fillna("").astype(str) != ""].to_dict("records"):
+            console.print(f"[yellow]{escape(str(row['path']))}[/yellow]: {escape(str(row['problems']))}", highlight=False)
 
 
 def _fmt(value) -> str:
