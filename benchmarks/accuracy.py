@@ -62,11 +62,12 @@ def main() -> None:
     rows, extra = [], []
     for modality, ws in sets.items():
         everything = ws.split("test")
-        other_spec, n_other = other_rhythm_specificity(
-            model.predict_windows(np.asarray(everything.x), mc=args.mc, fast=not args.full_mc).p_af, everything.table, modality)
-        test = everything.subset(everything.table.label.isin(["AF", "SR"]).to_numpy())
+        pred_all = model.predict_windows(np.asarray(everything.x), mc=args.mc, fast=not args.full_mc)
+        other_spec, n_other = other_rhythm_specificity(pred_all.p_af, everything.table, modality)
+        af_or_sr = everything.table.label.isin(["AF", "SR"]).to_numpy()
+        test = everything.subset(af_or_sr)
         y = (test.table.label.to_numpy() == "AF").astype(int)
-        pred = model.predict_windows(np.asarray(test.x), mc=args.mc, fast=not args.full_mc)
+        pred = pred_all.subset(af_or_sr)
         raw = torch.softmax(torch.from_numpy(deterministic(model.net, np.asarray(test.x)).logits), -1).numpy()[:, 1]
         groups = test.table.record_id.to_numpy()
         if modality == "tecg":  # record level

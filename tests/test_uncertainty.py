@@ -254,3 +254,13 @@ def test_fused_predictions_are_labelled_by_the_fused_p_and_keep_the_networks_own
     assert list(fused.to_frame().columns[-1:]) == ["p_af_network"] and "p_af_network" not in network.to_frame()
     with pytest.raises(ValueError, match="shape"):
         network.with_fused([0.5, 0.5])
+
+
+def test_a_subset_of_predictions_keeps_every_per_window_array_and_the_threshold() -> None:
+    fused = _predictions([0.9, 0.2, 0.6]).with_fused([0.1, 0.3, 0.7], threshold=0.65)
+    part = fused.subset(np.array([False, True, True]))
+    assert len(part) == 2 and part.threshold == 0.65 and part.decided_by == "network+rhythm"
+    np.testing.assert_allclose(part.p_af, [0.3, 0.7])
+    np.testing.assert_allclose(part.p_af_network, [0.2, 0.6])
+    np.testing.assert_allclose(part.start_s, [10.0, 20.0])
+    assert list(fused.subset(np.array([2, 0])).label) == ["AF", "SR"]

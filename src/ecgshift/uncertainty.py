@@ -17,7 +17,7 @@ From T (or K ensemble members') class probabilities p_t:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Iterator
 
 import numpy as np
@@ -121,6 +121,11 @@ class Predictions:
             raise ValueError(f"fused p(AF) has shape {p_af.shape}, predictions {self.p_af.shape}")
         network = self.p_af if self.p_af_network is None else self.p_af_network
         return replace(self, p_af=p_af, threshold=threshold, p_af_network=network)
+
+    def subset(self, keep: np.ndarray) -> "Predictions":
+        """The windows selected by ``keep`` (a boolean mask or indices), in that order."""
+        arrays = {f.name: getattr(self, f.name)[keep] for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
+        return replace(self, **arrays)
 
     @property
     def label(self) -> np.ndarray:
