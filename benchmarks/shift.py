@@ -64,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     sets = modality_windows(args, labels=("SR", "AF", "other"))  # training uses the preset's 'other' negatives
-    base = preset_config("default")
+    base = preset_config("default-25ep")  # the recipe of runs/lomo3 (budget and epochs as given here)
     rows = []
     for left_out in MODALITY_CLASSES:
         trained = [m for m in MODALITY_CLASSES if m != left_out]
