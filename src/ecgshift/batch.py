@@ -70,9 +70,7 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
     one (network + rhythm evidence of the chunk ± :data:`RHYTHM_CONTEXT_S`) and ``decided_by`` says so.
     """
     try:
-        meta = io.info(path, fs=fs)
-        if not meta.leads:  # e.g. an NSR2DB header (beat annotations only); LTAFDB's lists leads but lacks the files
-            raise BadInputError(path, "no ECG signal in the record (annotations only?)")
+        meta = io.info(path, fs=fs, require_signal=True)  # e.g. NSR2DB and LTAFDB headers here: beat annotations only
         use_rhythm = fusion is not None and meta.duration_s >= rhythm_min_s
         windows, features, problems, reference, annotated = [], [], [], "", False
         for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs, info=meta, harmonized=True,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["EcgShiftError", "BadInputError", "ModelFileError"]
+__all__ = ["EcgShiftError", "BadInputError", "ModelFileError", "NO_ECG_SIGNAL"]
+
+#: The problem of a record that lists no signal (e.g. an NSR2DB header: beat annotations only).
+NO_ECG_SIGNAL = "no ECG signal in the record (annotations only?)"
 
 
 class EcgShiftError(Exception):

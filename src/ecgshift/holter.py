@@ -264,25 +264,21 @@ def analyse_holter(path: str | Path, *, model: EcgShiftModel, config: HolterConf
     """
     started = time.perf_counter()
     path = Path(path)
-    meta = io.info(path)
+    meta = io.info(path, require_signal=True)
     reader = io.reader_for(path).name
     harmonize = _harmonize(model)
     window_s = harmonize.window_s
     n_windows = int(np.floor(meta.duration_s / window_s + 1e-9))
-    if not meta.leads:
-        raise BadInputError(path, "no ECG signal in the record (annotations only?)")
     if n_windows == 0:
         raise BadInputError(path, f"shorter than one {window_s:g}-s window ({meta.duration_s:.1f} s)")
     try:  # missing / truncated signal files fail here, for the whole recording
-        first = _read_chunk(path, reader, 0.0, min(meta.duration_s, window_s))
-        if not first.has_signal:
-            raise BadInputError(path, "no waveform (beat annotations only)")
+        _read_chunk(path, reader, 0.0, min(meta.duration_s, window_s))
     except BadInputError as exc:
         if _failure_reason(exc.problem) == "unreadable":  # a flat or NaN start is analysed (as unanalysable)
             raise
     try:
         lead = meta.leads[choose_lead(meta.leads, lead=harmonize.lead)]
-    except (KeyError, ValueError) as exc:  # no leads, or the model's lead is not in the recording
+    except (KeyError, ValueError) as exc:  # the model's lead is not in the recording
         raise BadInputError(path, str(exc).strip("'\"")) from None
     rhythms = _reference_rhythms(path, reader, reference, meta.duration_s, meta.fs) if reference else None
 

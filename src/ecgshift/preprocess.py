@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal as sps
 
-from ecgshift.errors import BadInputError
+from ecgshift.errors import NO_ECG_SIGNAL, BadInputError
 from ecgshift.leads import is_ecg_lead
 from ecgshift.record import Record
 
@@ -97,7 +97,7 @@ def choose_lead(leads: tuple[str, ...], *, lead: str = "auto") -> int:
     usually MLII), else the first channel.
     """
     if not leads:
-        raise ValueError("no ECG signal in the record (annotations only?)")
+        raise ValueError(NO_ECG_SIGNAL)
     if lead != "auto":
         if lead not in leads:
             raise KeyError(f"lead {lead!r} not in {list(leads)}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
-from ecgshift.errors import BadInputError
+from ecgshift.errors import NO_ECG_SIGNAL, BadInputError
 from ecgshift.io.info import RecordInfo
 from ecgshift.record import Record
 
@@ -95,12 +95,17 @@ def read(
     return reader.load(reader.read_fn)(path, **kwargs)
 
 
-def info(path: str | Path, *, fs: float | None = None) -> RecordInfo:
-    """Header facts (fs, length, leads) without reading the samples."""
+def info(path: str | Path, *, fs: float | None = None, require_signal: bool = False) -> RecordInfo:
+    """Header facts (fs, length, leads) without reading the samples; with ``require_signal``, a record
+    that lists no signal (beat annotations only) is a :class:`BadInputError`."""
     path = Path(path)
     reader = reader_for(path)
     if reader.needs_fs:
         if fs is None:
             raise BadInputError(path, f"{reader.name} files do not store the sampling rate: give fs")
-        return reader.load(reader.info_fn)(path, fs=fs)
-    return reader.load(reader.info_fn)(path)
+        meta = reader.load(reader.info_fn)(path, fs=fs)
+    else:
+        meta = reader.load(reader.info_fn)(path)
+    if require_signal and not meta.leads:
+        raise BadInputError(path, NO_ECG_SIGNAL)
+    return meta
