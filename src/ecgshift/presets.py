@@ -37,6 +37,9 @@ PRESETS: dict[str, TrainConfig] = {
     "default-25ep": _DEFAULT_25EP,  # the shipped recipe until 2026-11-23 (default-v3)
     "with-other": replace(_V1, class_shares={"SR": 0.35, "AF": 0.5, "other": 0.15}),  # v1 + 'other' negatives
     "redraw-ema": replace(_DEFAULT_25EP, class_shares={"SR": 0.5, "AF": 0.5}),  # default-25ep without 'other' negatives
+    # the default recipe with the other two architectures (docs/model-card.md: CRNN ahead on validation on two seeds)
+    "crnn": replace(_DEFAULT, model="crnn"),
+    "transformer": replace(_DEFAULT, model="transformer"),
     # a small, fast run for tests and smoke checks
     "quick": TrainConfig(mix=parse_mix("tecg=0.5,recg=0.2,hecg=0.3"), budget=600, epochs=2, patience=2, seed=0),
 }
