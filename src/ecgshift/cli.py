@@ -208,7 +208,7 @@ def train_command(
     budget: Optional[int] = typer.Option(None, "--budget", help="Training windows drawn (class-balanced within each modality)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     out: Path = typer.Option(Path("runs/latest"), "--out", help="Run folder to write."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="A named configuration (see ecgshift.presets): default, default-25ep, v1, with-other, redraw-ema, crnn, transformer, quick"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="A named configuration from ecgshift.presets, e.g. default or quick (an unknown name lists them all)."),
     model: Optional[str] = typer.Option(None, "--model", help="Registered architecture (see `ecgshift models`)."),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     dropout: Optional[float] = typer.Option(None, "--dropout"),
