@@ -11,7 +11,9 @@ modalities. AUROC of each candidate score for telling them apart:
   rank-normalizing each against the validation in-distribution windows).
 Which score the product should use is decided on the VALIDATION windows; TEST figures are reported.
 
-    python benchmarks/shift.py [--budget 8000] [--epochs 12] [--runs runs/lomo]
+    python benchmarks/shift.py [--preset default-25ep] [--budget 8000] [--epochs 12] [--runs runs/lomo]
+
+The runs use the preset's recipe (model, class shares, modality ensemble) with the given budget and epochs.
 """
 
 from __future__ import annotations
@@ -59,12 +61,13 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--runs", type=Path, default=REPO / "runs" / "lomo")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", default="default-25ep", help="training recipe of the runs (runs/lomo3: default-25ep)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     sets = modality_windows(args, labels=("SR", "AF", "other"))  # training uses the preset's 'other' negatives
-    base = preset_config("default-25ep")  # the recipe of runs/lomo3 (budget and epochs as given here)
+    base = preset_config(args.preset)  # budget and epochs as given here
     rows = []
     for left_out in MODALITY_CLASSES:
         trained = [m for m in MODALITY_CLASSES if m != left_out]
