@@ -10,6 +10,7 @@ import numpy as np
 
 from ecgshift.mixing import load_modality_windows
 from ecgshift.paths import cache_root
+from ecgshift.preprocess import HarmonizeConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,9 +28,10 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def modality_windows(args, modalities=("tecg", "recg", "hecg"), labels=("SR", "AF")):
+def modality_windows(args, modalities=("tecg", "recg", "hecg"), labels=("SR", "AF"), config: HarmonizeConfig | None = None):
     """Windows of each modality's dataset with the given labels ('other': non-AF, non-sinus rhythms)."""
-    return load_modality_windows(data_root=args.data_root, cache_dir=cache_root(args.cache_dir), modalities=modalities, labels=labels)
+    return load_modality_windows(data_root=args.data_root, cache_dir=cache_root(args.cache_dir), modalities=modalities, labels=labels,
+                                 config=config or HarmonizeConfig())
 
 
 def other_rhythm_specificity(p_af, table, modality: str) -> tuple[float, int]:

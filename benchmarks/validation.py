@@ -3,7 +3,10 @@
 ``<modality>_other_spec``: share of non-AF, non-sinus units (CinC 'O' records, PTB-XL other rhythms,
 MIT-BIH windows of other rhythms with no AF) called non-AF: what a Holter or a screening device also meets.
 
-    python benchmarks/validation.py --model RUN [--model RUN2 ...]
+tECG records are scored from half-overlapping windows, as the product predicts recordings under 5 min
+(``--no-tecg-overlap``: non-overlapping windows, as the model-selection table of docs/model-card.md was).
+
+    python benchmarks/validation.py --model RUN [--model RUN2 ...] [--no-tecg-overlap]
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import default_data_root, modality_windows, other_rhythm_specificity, record_mean  # noqa: E402
 
 from ecgshift.evaluation import binary_metrics  # noqa: E402
-from ecgshift.predictor import load_model  # noqa: E402
+from ecgshift.predictor import load_model, prediction_windowing  # noqa: E402
+from ecgshift.preprocess import HarmonizeConfig  # noqa: E402
 
 
 def evaluate(model, sets, split: str = "val", mc: int = 20) -> dict:
@@ -50,9 +54,13 @@ def main() -> None:
     p.add_argument("--data-root", type=Path, default=default_data_root())
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--split", default="val")
+    p.add_argument("--no-tecg-overlap", action="store_true", help="score tECG records from non-overlapping windows")
     args = p.parse_args()
     torch.set_num_threads(2)
     sets = modality_windows(args, labels=("SR", "AF", "other"))
+    if not args.no_tecg_overlap:
+        sets["tecg"] = modality_windows(args, modalities=("tecg",), labels=("SR", "AF", "other"),
+                                        config=prediction_windowing(HarmonizeConfig(), duration_s=60.0))["tecg"]
     rows = {str(run): evaluate(load_model(run), sets, args.split) for run in args.model}
     pd.set_option("display.width", 250)
     print(pd.DataFrame(rows).T.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -21,7 +21,8 @@ from ecgshift.errors import EcgShiftError
 
 DOCUMENTED_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_p", "p_af", "label",
                       "entropy", "mutual_info", "shift_score", "refer", "n_windows")
-GOOD = {"A00002": 3, "00009_lr": 1, "mitdb116_0s": 30}  # bundled record → number of 10-s windows
+GOOD = {"A00002": 5, "00009_lr": 1, "mitdb116_0s": 30}  # bundled record → number of 10-s windows
+STRIDE_S = {"A00002": 5.0, "00009_lr": 10.0, "mitdb116_0s": 10.0}  # under 5 min: windows overlap by half
 BAD = {"broken/A00005.hea": "could not be decoded", "missing/A00011.hea": "A00011.dat, which is missing",
        "flat.csv": "flat signal", "notes.xyz": "unknown file type '.xyz'"}
 
@@ -117,7 +118,7 @@ def test_predict_windows_gives_one_row_per_window_with_its_start(run: Path, inpu
     assert len(frame) == sum(GOOD.values()) + len(BAD)
     for record, n in GOOD.items():
         rows = frame[(frame.record == record) & (frame.status == "ok")]
-        np.testing.assert_allclose(rows.start_s, np.arange(n) * 10.0)
+        np.testing.assert_allclose(rows.start_s, np.arange(n) * STRIDE_S[record])
         assert rows.p_af.between(0, 1).all()
     assert frame[frame.status != "ok"].start_s.isna().all()
 
@@ -246,7 +247,7 @@ def test_train_quick_preset_on_the_shared_data_writes_a_run(shared_data: Path, t
     assert set(counts.modality) == {m for m, v in preset.mix.items() if v > 0}
     assert 1 <= len(pd.read_csv(out / "history.csv")) <= preset.epochs
     predictions = load_model(out).predict(io.read(SAMPLES / "tecg" / "A00005.hea"), mc=3)
-    assert len(predictions) == 6
+    assert len(predictions) == 11  # 60 s, windows every 5 s
 
 
 # ---------------------------------------------------------------- demo

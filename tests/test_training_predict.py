@@ -20,7 +20,7 @@ from ecgshift.checkpoint import CONFIG_FILE, FORMAT, WEIGHTS_FILE, load_run
 from ecgshift.errors import BadInputError, ModelFileError
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES
-from ecgshift.predictor import EcgShiftModel, load_model
+from ecgshift.predictor import OVERLAP_BELOW_S, EcgShiftModel, load_model, prediction_windowing
 from ecgshift.uncertainty import Predictions
 
 PREDICTION_FIELDS = ("p_af", "entropy", "mutual_info", "std", "modality", "modality_p", "shift_score", "refer", "start_s")
@@ -247,6 +247,13 @@ def test_predict_on_a_bundled_record_gives_aligned_per_window_fields(model: EcgS
     assert set(predictions.label) <= {"AF", "SR"}
     frame = predictions.to_frame()
     assert len(frame) == 30 and "p_af" in frame and "shift_score" in frame
+
+
+def test_recordings_under_five_minutes_are_predicted_from_half_overlapping_windows(model: EcgShiftModel) -> None:
+    predictions = model.predict(io.read(SAMPLES / "tecg" / "A00005.hea"), mc=3)  # 60 s
+    np.testing.assert_allclose(predictions.start_s, np.arange(0.0, 51.0, 5.0))
+    assert prediction_windowing(model.harmonize, 299.9).stride_s == model.harmonize.window_s / 2
+    assert prediction_windowing(model.harmonize, OVERLAP_BELOW_S) == model.harmonize  # Holter-like: durations add up
 
 
 def test_summarize_aggregates_windows_into_one_record_call(model: EcgShiftModel, holter_record) -> None:

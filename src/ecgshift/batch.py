@@ -11,7 +11,7 @@ import pandas as pd
 
 from ecgshift import io
 from ecgshift.errors import BadInputError
-from ecgshift.predictor import EcgShiftModel
+from ecgshift.predictor import EcgShiftModel, prediction_windowing
 from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import concat_windows, stream_windows
@@ -72,15 +72,16 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
     try:
         meta = io.info(path, fs=fs, require_signal=True)  # e.g. NSR2DB and LTAFDB headers here: beat annotations only
         use_rhythm = fusion is not None and meta.duration_s >= rhythm_min_s
+        config = prediction_windowing(model.harmonize, meta.duration_s)
         windows, features, problems, reference, annotated = [], [], [], "", False
-        for chunk, w in stream_windows(path, config=model.harmonize, chunk_s=chunk_s, fs=fs, info=meta, harmonized=True,
+        for chunk, w in stream_windows(path, config=config, chunk_s=chunk_s, fs=fs, info=meta, harmonized=True,
                                        margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
             windows.append(w)
             if use_rhythm and len(w):
                 features.append(_rhythm_evidence(chunk, w.start_s, model=model, problems=problems))
             reference = chunk.label or reference
             annotated = annotated or bool(chunk.rhythms)
-        all_windows = concat_windows(windows, config=model.harmonize)
+        all_windows = concat_windows(windows, config=config)
         if len(all_windows) == 0:
             raise BadInputError(path, f"no analysable window (shorter than {model.harmonize.min_s:g} s)")
         if annotated:  # rhythm annotations: the share of windows annotated AF (90 % rule)
