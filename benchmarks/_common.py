@@ -10,6 +10,7 @@ import numpy as np
 
 from ecgshift.mixing import load_modality_windows
 from ecgshift.paths import cache_root
+from ecgshift.predictor import OVERLAP_BELOW_S, prediction_windowing
 from ecgshift.preprocess import HarmonizeConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +33,15 @@ def modality_windows(args, modalities=("tecg", "recg", "hecg"), labels=("SR", "A
     """Windows of each modality's dataset with the given labels ('other': non-AF, non-sinus rhythms)."""
     return load_modality_windows(data_root=args.data_root, cache_dir=cache_root(args.cache_dir), modalities=modalities, labels=labels,
                                  config=config or HarmonizeConfig())
+
+
+def predicted_windows(args, labels=("SR", "AF"), *, config: HarmonizeConfig | None = None, tecg_overlap: bool = True):
+    """:func:`modality_windows` of all three modalities as the product predicts them: tECG records (all under 5 min)
+    from half-overlapping windows (``ecgshift.predictor.prediction_windowing``), unless ``tecg_overlap`` is off."""
+    config = config or HarmonizeConfig()
+    tecg_config = prediction_windowing(config, duration_s=OVERLAP_BELOW_S / 2) if tecg_overlap else config
+    return {**modality_windows(args, modalities=("tecg",), labels=labels, config=tecg_config),
+            **modality_windows(args, modalities=("recg", "hecg"), labels=labels, config=config)}
 
 
 def other_rhythm_specificity(p_af, table, modality: str) -> tuple[float, int]:

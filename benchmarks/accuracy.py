@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import modality_windows, other_rhythm_specificity, parser, record_mean  # noqa: E402
+from _common import other_rhythm_specificity, parser, predicted_windows, record_mean  # noqa: E402
 
 from ecgshift.batch import predict_path  # noqa: E402
 from ecgshift.evaluation import binary_metrics, expected_calibration_error  # noqa: E402
 from ecgshift.inference import deterministic  # noqa: E402
-from ecgshift.predictor import load_model, prediction_windowing  # noqa: E402
+from ecgshift.predictor import load_model  # noqa: E402
 from ecgshift.rhythm import default_fusion  # noqa: E402
 
 
@@ -59,11 +59,7 @@ def main() -> None:
     torch.set_num_threads(2)
     started = time.perf_counter()
     model = load_model(args.model)
-    sets = modality_windows(args, labels=("SR", "AF", "other"))
-    # tECG records are predicted from half-overlapping windows, as `ecgshift predict` and model.predict do
-    # (recordings under 5 min: ecgshift.predictor.prediction_windowing); every tECG figure here uses them.
-    sets["tecg"] = modality_windows(args, modalities=("tecg",), labels=("SR", "AF", "other"),
-                                    config=prediction_windowing(model.harmonize, duration_s=60.0))["tecg"]
+    sets = predicted_windows(args, labels=("SR", "AF", "other"), config=model.harmonize)  # every tECG figure: overlapping windows
     rows, extra = [], []
     for modality, ws in sets.items():
         everything = ws.split("test")

@@ -19,11 +19,10 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import default_data_root, modality_windows, other_rhythm_specificity, record_mean  # noqa: E402
+from _common import default_data_root, other_rhythm_specificity, predicted_windows, record_mean  # noqa: E402
 
 from ecgshift.evaluation import binary_metrics  # noqa: E402
-from ecgshift.predictor import load_model, prediction_windowing  # noqa: E402
-from ecgshift.preprocess import HarmonizeConfig  # noqa: E402
+from ecgshift.predictor import load_model  # noqa: E402
 
 
 def evaluate(model, sets, split: str = "val", mc: int = 20) -> dict:
@@ -57,10 +56,7 @@ def main() -> None:
     p.add_argument("--no-tecg-overlap", action="store_true", help="score tECG records from non-overlapping windows")
     args = p.parse_args()
     torch.set_num_threads(2)
-    sets = modality_windows(args, labels=("SR", "AF", "other"))
-    if not args.no_tecg_overlap:
-        sets["tecg"] = modality_windows(args, modalities=("tecg",), labels=("SR", "AF", "other"),
-                                        config=prediction_windowing(HarmonizeConfig(), duration_s=60.0))["tecg"]
+    sets = predicted_windows(args, labels=("SR", "AF", "other"), tecg_overlap=not args.no_tecg_overlap)
     rows = {str(run): evaluate(load_model(run), sets, args.split) for run in args.model}
     pd.set_option("display.width", 250)
     print(pd.DataFrame(rows).T.to_string(float_format=lambda v: f"{v:.3f}"))
