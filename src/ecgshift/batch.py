@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -11,10 +11,12 @@ import pandas as pd
 
 from ecgshift import io
 from ecgshift.errors import BadInputError
-from ecgshift.predictor import EcgShiftModel, prediction_windowing
+from ecgshift.predictor import EcgShiftModel, prediction_quality, prediction_windowing
+from ecgshift.preprocess import choose_lead
+from ecgshift.quality import describe_excluded, window_quality
 from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
 from ecgshift.uncertainty import Predictions
-from ecgshift.windows import concat_windows, stream_windows
+from ecgshift.windows import concat_windows, stream_chunks
 
 __all__ = ["collect_inputs", "predict_path", "predict_paths", "RECORD_COLUMNS"]
 
@@ -60,12 +62,17 @@ class PathPrediction:
     error: str | None
     #: what went wrong without stopping the recording, e.g. "600-1200 s: no rhythm evidence (ValueError: …)"
     problems: tuple[str, ...] = ()
+    #: windows not analysed: their start (s) and reason (see :mod:`ecgshift.quality`)
+    excluded_start_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    excluded_reason: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U9"))
 
 
 def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: float | None = None, chunk_s: float = 600.0,
                  fusion: RhythmFusion | None = None, rhythm_min_s: float = RHYTHM_MIN_S) -> PathPrediction:
     """Windows of one recording (streamed in chunks) → predictions; a bad file gives its one-line reason.
 
+    Windows failing the quality gate (:func:`ecgshift.predictor.prediction_quality`) are not predicted: they are
+    listed in ``excluded_*`` and counted in ``problems``; a recording with no analysable window is rejected.
     With a ``fusion`` and a recording of at least ``rhythm_min_s``, each window's p(AF) is the fused
     one (network + rhythm evidence of the chunk ± :data:`RHYTHM_CONTEXT_S`) and ``decided_by`` says so.
     """
@@ -73,24 +80,33 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         meta = io.info(path, fs=fs, require_signal=True)  # e.g. NSR2DB and LTAFDB headers here: beat annotations only
         use_rhythm = fusion is not None and meta.duration_s >= rhythm_min_s
         config = prediction_windowing(model.harmonize, meta.duration_s)
-        windows, features, problems, reference, annotated = [], [], [], "", False
-        for chunk, w in stream_windows(path, config=config, chunk_s=chunk_s, fs=fs, info=meta, harmonized=True,
-                                       margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
-            windows.append(w)
-            if use_rhythm and len(w):
-                features.append(_rhythm_evidence(chunk, w.start_s, model=model, problems=problems))
-            reference = chunk.label or reference
-            annotated = annotated or bool(chunk.rhythms)
+        gate = prediction_quality(meta.duration_s)
+        windows, features, problems, reference, annotated, quality = [], [], [], "", False, []
+        for chunk in stream_chunks(path, config=config, chunk_s=chunk_s, fs=fs, info=meta,
+                                   margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
+            q = window_quality(chunk.raw, chunk.harmonized, chunk.windows, lead=choose_lead(chunk.raw.leads, lead=config.lead), config=gate)
+            windows.append(chunk.windows)
+            quality.append(q)
+            if use_rhythm and np.any(q == "ok"):
+                features.append(_rhythm_evidence(chunk.harmonized, chunk.windows.start_s[q == "ok"], model=model, problems=problems))
+            reference = chunk.raw.label or reference
+            annotated = annotated or bool(chunk.raw.rhythms)
         all_windows = concat_windows(windows, config=config)
         if len(all_windows) == 0:
             raise BadInputError(path, f"no analysable window (shorter than {model.harmonize.min_s:g} s)")
+        quality = np.concatenate(quality)
+        ok = quality == "ok"
+        if not ok.any():
+            raise BadInputError(path, f"no analysable window ({describe_excluded(quality)})")
+        if not ok.all():
+            problems.insert(0, f"{int(np.sum(~ok))} of {ok.size} windows not analysed: {describe_excluded(quality)}")
         if annotated:  # rhythm annotations: the share of windows annotated AF (90 % rule)
             reference = f"AF {np.mean(all_windows.label == 'AF'):.0%} of windows"
-        predictions = model.predict_windows(all_windows.x, mc=mc, fast=fast, start_s=all_windows.start_s)
+        predictions = model.predict_windows(all_windows.x[ok], mc=mc, fast=fast, start_s=all_windows.start_s[ok])
         if use_rhythm:
             predictions = predictions.with_fused(fusion.predict_proba(predictions.p_af, pd.concat(features, ignore_index=True)),
                                                  threshold=fusion.threshold)
-        return PathPrediction(path, predictions, reference, None, tuple(problems))
+        return PathPrediction(path, predictions, reference, None, tuple(problems), all_windows.start_s[~ok], quality[~ok])
     except BadInputError as exc:
         return PathPrediction(path, None, "", str(exc))
 
@@ -132,10 +148,12 @@ def predict_paths(
             rows.append({**base, "status": f"rejected: {reason}"})
         elif windows:
             frame = result.predictions.to_frame()
-            for row in frame.to_dict("records"):
-                rows.append({**base, "status": "ok", "predicted_modality": row.pop("modality"), **row, "n_windows": 1,
-                             "decided_by": result.predictions.decided_by, "reference": result.reference,
-                             "problems": "; ".join(result.problems)})
+            record_rows = [{**base, "status": "ok", "predicted_modality": row.pop("modality"), **row, "n_windows": 1,
+                            "decided_by": result.predictions.decided_by, "reference": result.reference,
+                            "problems": "; ".join(result.problems)} for row in frame.to_dict("records")]
+            record_rows += [{**base, "status": f"excluded: {reason}", "start_s": float(start), "n_windows": 0, "reference": result.reference}
+                            for start, reason in zip(result.excluded_start_s, result.excluded_reason)]
+            rows.extend(sorted(record_rows, key=lambda r: r["start_s"]))
         else:
             s = model.summarize(result.predictions)
             rows.append({**base, "status": "ok", "predicted_modality": s.modality, "modality_p": s.modality_p, "p_af": s.p_af,

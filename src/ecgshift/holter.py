@@ -2,23 +2,10 @@
 
 The recording is read ``chunk_s`` at a time (plus a filter margin on each side), harmonized exactly like
 training data, cut into the model's windows and predicted with MC Dropout; only per-window numbers are
-kept, so memory does not grow with the recording. Every window gets a ``quality`` (first rule that fires):
-
-* ``gap`` — fewer than 90 % of its samples are real (``valid_fraction < 0.9``: NaN dropouts);
-* ``saturated`` — ≥ 5 % of its raw samples (0.5 s of 10 s) sit at the chunk's minimum or maximum
-  value, i.e. on the ADC rails (a clean ECG touches its extremes for a sample or two);
-* ``flat`` — std of the band-passed or of the raw window < 0.01 mV (10 µV: lead off; a clean ECG has
-  ≥ 0.06 mV; the raw std catches flat windows next to ECG, where the zero-phase filter rings);
-* ``noise`` — kurtosis of the band-passed window (kSQI of Zhao et al. 2018, Pearson) < 3.4 (Gaussian
-  noise 2.8-3.2, clean ECG mostly > 5), or > 50 % of the raw power above 40 Hz (muscle, mains; fs ≥ 100 Hz).
-  Measured: kSQI < 3.4 in 11 % of CinC 2017 '~' (noisy) windows and 1.5-1.7 % of its N / AF windows;
-  in MIT-BIH 0.6 % of paced 107 (wide QRS, median 3.9: a 4.0 cut gated 67 % of it), 1.7 % of noisy 105,
-  6.7 % of 207 (its ventricular flutter is sinusoidal); the 40-Hz ratio stays < 0.04 on all of them.
-  neurokit2's ``ecg_quality(method="zhao2018")`` is not used: per 10-s window at 360 Hz it rated
-  12/12 windows of AF record 221 and 12/12 of white noise alike ("Barely acceptable" with the simple
-  fusion, "Excellent" with the fuzzy one), and costs ~19 ms per window (~3 min per 24 h);
-* ``unreadable`` — the chunk holding the window could not be read (the reason is kept in ``problems``);
-* ``ok`` — analysed.
+kept, so memory does not grow with the recording. Every window gets a ``quality``: ``ok`` (analysed),
+the first rule of :mod:`ecgshift.quality` that fires (``gap``, ``saturated``, ``flat``, ``noise``; the noise
+rule is on here), or ``unreadable`` — the chunk holding the window could not be read (the reason is kept
+in ``problems``).
 
 Windows are AF when the fused p(AF) ≥ the fusion's threshold (0.5): :class:`ecgshift.rhythm.RhythmFusion`,
 a logistic regression on the network's p(AF) and rhythm evidence of every analysed window — RR
@@ -42,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +36,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ecgshift import io
 from ecgshift.episodes import Episode, burden_per_hour, covered_fraction, episodes_from_intervals, episodes_from_windows, window_burden
@@ -59,10 +44,11 @@ from ecgshift.holter_evaluation import HolterEvaluation, evaluate_reference
 from ecgshift.io.annotations import read_annotations
 from ecgshift.io.wfdb import read_wfdb, record_base
 from ecgshift.predictor import EcgShiftModel
+from ecgshift.quality import SIGNAL_FAULTS, QualityConfig, window_quality
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
 from ecgshift.record import Record, RhythmInterval
 from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, default_fusion, window_rhythm_features
-from ecgshift.windows import Windows, window_record
+from ecgshift.windows import window_record
 
 __all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
            "analyse_holter", "decide", "redecide", "evaluate_reference"]
@@ -71,7 +57,7 @@ __all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "Q
 WINDOW_COLUMNS = ("start_s", "end_s", "quality", "p_af", "std", "entropy", "mutual_info", "shift_score", "p_af_fused",
                   "review", "rr_call", "is_af", "in_episode", *RHYTHM_FEATURES)
 #: Why a window is not analysed (plus ``tail``: the end of the recording shorter than one window).
-QUALITY_REASONS = ("gap", "saturated", "flat", "noise", "unreadable")
+QUALITY_REASONS = (*SIGNAL_FAULTS, "noise", "unreadable")
 
 
 @dataclass(frozen=True)
@@ -161,40 +147,10 @@ def _failure_reason(problem: str) -> str:
     return "flat" if problem.startswith("flat signal") else "gap" if "entirely NaN" in problem else "unreadable"
 
 
-def _hf_ratio(raw: np.ndarray, fs: float) -> np.ndarray:
-    """Share of each raw window's power (above 0.5 Hz) that lies above 40 Hz."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
-        x = np.nan_to_num(raw - np.nanmean(raw, axis=1, keepdims=True))
-    power = np.abs(np.fft.rfft(x, axis=1)) ** 2
-    freq = np.fft.rfftfreq(raw.shape[1], 1.0 / fs)
-    total = power[:, freq >= 0.5].sum(axis=1)
-    return np.divide(power[:, freq >= 40.0].sum(axis=1), total, out=np.zeros(len(x)), where=total > 0)
-
-
-def _quality(chunk: Record, harm: Record, windows: Windows, *, lead: int, config: HolterConfig) -> np.ndarray:
-    """The quality gate of the module docstring, for each of ``windows`` (of the harmonized chunk ``harm``)."""
-    starts = windows.start_s
-    n = int(round(windows.window_s * harm.fs))
-    off = np.round((starts - harm.start_s) * harm.fs).astype(np.int64)
-    seg = np.lib.stride_tricks.sliding_window_view(harm.signal[0], n)[off]
-    raw, raw_fs = chunk.signal[lead], chunk.fs
-    n_raw = int(round(windows.window_s * raw_fs))
-    raw_off = np.minimum(np.round((starts - chunk.start_s) * raw_fs).astype(np.int64), raw.size - n_raw)
-    raw_seg = np.lib.stride_tricks.sliding_window_view(raw, n_raw)[raw_off]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
-        std = np.minimum(np.nan_to_num(np.nanstd(seg, axis=1)), np.nan_to_num(np.nanstd(raw_seg, axis=1)))
-        low, high = np.nanmin(raw), np.nanmax(raw)
-    tol = 1e-6 * max(1.0, abs(low), abs(high))
-    at_rail = np.mean((raw_seg <= low + tol) | (raw_seg >= high - tol), axis=1)
-    if not high - low > config.flat_std_mv:  # a constant lead has no rails: it is flat
-        at_rail = np.zeros(len(raw_seg))
-    noise = np.nan_to_num(stats.kurtosis(np.nan_to_num(seg), axis=1, fisher=False), nan=0.0) < config.min_kurtosis
-    if raw_fs >= 100.0:
-        noise |= _hf_ratio(raw_seg, raw_fs) > config.max_hf_ratio
-    rules = [windows.valid_fraction < config.min_valid_fraction, at_rail >= config.saturated_fraction, std < config.flat_std_mv, noise]
-    return np.select(rules, ["gap", "saturated", "flat", "noise"], "ok")
+def _quality_config(config: HolterConfig) -> QualityConfig:
+    return QualityConfig(min_valid_fraction=config.min_valid_fraction, flat_std_mv=config.flat_std_mv,
+                         saturated_fraction=config.saturated_fraction, min_kurtosis=config.min_kurtosis,
+                         max_hf_ratio=config.max_hf_ratio, noise=True)
 
 
 def _rhythm(harm: Record, starts: np.ndarray, *, window_s: float, rpeak_method: str) -> pd.DataFrame:
@@ -222,7 +178,7 @@ def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, 
     windows = window_record(harm, config=harmonize, harmonized=True, span_s=(lo, hi))
     pos = np.round(windows.start_s / harmonize.window_s).astype(np.int64)
     cols["quality"][idx] = "unreadable"  # any grid window the chunk did not yield
-    quality = _quality(chunk, harm, windows, lead=choose_lead(chunk.leads, lead=harmonize.lead), config=config)
+    quality = window_quality(chunk, harm, windows, lead=choose_lead(chunk.leads, lead=harmonize.lead), config=_quality_config(config))
     cols["quality"][pos] = quality
     ok = quality == "ok"
     if not ok.any():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,13 +14,14 @@ from ecgshift.checkpoint import load_run
 from ecgshift.errors import BadInputError, ModelFileError
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES, EcgNet
-from ecgshift.preprocess import HarmonizeConfig
+from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
+from ecgshift.quality import QualityConfig, describe_excluded, window_quality
 from ecgshift.record import Record
 from ecgshift.shift import FeatureDensity
 from ecgshift.uncertainty import Predictions, entropy, summarize_samples
 from ecgshift.windows import window_record
 
-__all__ = ["EcgShiftModel", "RecordSummary", "load_model", "default_model_path", "prediction_windowing", "OVERLAP_BELOW_S"]
+__all__ = ["EcgShiftModel", "RecordSummary", "load_model", "default_model_path", "prediction_windowing", "prediction_quality", "OVERLAP_BELOW_S"]
 
 #: Recordings shorter than this (s) — handheld and resting ECGs — are predicted from windows that overlap by half:
 #: each stretch is seen at two offsets and the record-level p(AF) averages them (chosen on validation: CinC 2017
@@ -34,6 +36,13 @@ def prediction_windowing(config: HarmonizeConfig, duration_s: float) -> Harmoniz
     if duration_s < OVERLAP_BELOW_S and config.stride_s is None:
         return replace(config, stride_s=config.window_s / 2)
     return config
+
+
+def prediction_quality(duration_s: float) -> QualityConfig:
+    """The quality gate (:mod:`ecgshift.quality`) for a recording of ``duration_s``: signal faults (gaps, saturation,
+    flat lead) always; the noise rule too for Holter-like recordings (≥ :data:`OVERLAP_BELOW_S`), as ``ecgshift holter``
+    gates them (the rule was measured on Holter windows; in a short recording, noise shows in the uncertainty)."""
+    return QualityConfig(noise=duration_s >= OVERLAP_BELOW_S)
 
 
 def default_model_path() -> Path:
@@ -111,10 +120,22 @@ class EcgShiftModel:
     def predict(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, fast: bool = True) -> Predictions:
         """Window-level predictions of a Record, or of an array (leads × samples, mV) sampled at ``fs`` Hz.
 
-        Windows of recordings shorter than :data:`OVERLAP_BELOW_S` overlap by half (see :func:`prediction_windowing`)."""
+        Windows of recordings shorter than :data:`OVERLAP_BELOW_S` overlap by half (see :func:`prediction_windowing`).
+        Windows failing the quality gate (:func:`prediction_quality`) are not predicted (``start_s`` tells which
+        were; a warning counts the rest); a recording with none left raises :class:`BadInputError`."""
         record = self._as_record(record_or_array, fs)
-        windows = window_record(record, config=prediction_windowing(self.harmonize, record.duration_s))
-        return self.predict_windows(windows.x, mc=mc, fast=fast, start_s=windows.start_s)
+        config = prediction_windowing(self.harmonize, record.duration_s)
+        harmonized = Harmonizer(config)(record)
+        windows = window_record(harmonized, config=config, harmonized=True)
+        quality = window_quality(record, harmonized, windows, lead=choose_lead(record.leads, lead=config.lead),
+                                 config=prediction_quality(record.duration_s))
+        ok = quality == "ok"
+        where = record.source or record.record_id
+        if not ok.any():
+            raise BadInputError(where, f"no analysable window ({describe_excluded(quality)})")
+        if not ok.all():
+            warnings.warn(f"{where}: {int(np.sum(~ok))} of {ok.size} windows not analysed: {describe_excluded(quality)}", stacklevel=2)
+        return self.predict_windows(windows.x[ok], mc=mc, fast=fast, start_s=windows.start_s[ok])
 
     def summarize(self, predictions: Predictions) -> RecordSummary:
         """Aggregate window predictions into one record-level call."""

@@ -29,7 +29,7 @@ from ecgshift.errors import BadInputError
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, normalize
 from ecgshift.record import Record, label_fractions
 
-__all__ = ["Windows", "window_record", "stream_windows", "concat_windows"]
+__all__ = ["Windows", "Chunk", "window_record", "stream_chunks", "stream_windows", "concat_windows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,7 +132,16 @@ def _labels(rec: Record, starts: np.ndarray, config: HarmonizeConfig) -> tuple[n
     return np.full(starts.size, label, dtype="<U5"), np.full(starts.size, value, dtype=np.float32)
 
 
-def stream_windows(
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """A span of a long recording as read (``raw``: un-harmonized, with filter margins), as harmonized, and its windows."""
+
+    raw: Record
+    harmonized: Record
+    windows: Windows
+
+
+def stream_chunks(
     path: str | Path,
     *,
     config: HarmonizeConfig = HarmonizeConfig(),
@@ -141,16 +150,13 @@ def stream_windows(
     modality: str = "unknown",
     fs: float | None = None,
     info: io.RecordInfo | None = None,
-    harmonized: bool = False,
-) -> Iterator[tuple[Record, Windows]]:
-    """Windows of a long recording, read ``chunk_s`` at a time (memory stays bounded).
+) -> Iterator[Chunk]:
+    """A long recording read ``chunk_s`` at a time (memory stays bounded), each :class:`Chunk` with its windows.
 
     Each chunk is read with ``margin_s`` extra on both sides so the band-pass
     filter has no edge transients inside the windows; windows are assigned to
-    the chunk holding their start, so none is lost or repeated. Yields the
-    chunk Record (un-harmonized, or as harmonized for the windows with
-    ``harmonized=True``) and its Windows. ``info``: the recording's header
-    facts when the caller has read them already.
+    the chunk holding their start, so none is lost or repeated. ``info``: the
+    recording's header facts when the caller has read them already.
     """
     meta = info if info is not None else io.info(path, fs=fs)
     total_s = meta.duration_s
@@ -161,10 +167,25 @@ def stream_windows(
         hi = min(total_s, lo + chunk_s)
         last_chunk = hi >= total_s - 1e-9
         read_hi = total_s if last_chunk else min(total_s, hi + config.window_s + margin_s)
-        chunk = io.read(path, fs=fs, modality=modality, start_s=max(0.0, lo - margin_s), end_s=read_hi, allow_nan=True)
-        harm = Harmonizer(config)(chunk)
-        yield (harm if harmonized else chunk), window_record(harm, config=config, harmonized=True, span_s=(lo, hi))
+        raw = io.read(path, fs=fs, modality=modality, start_s=max(0.0, lo - margin_s), end_s=read_hi, allow_nan=True)
+        harm = Harmonizer(config)(raw)
+        yield Chunk(raw, harm, window_record(harm, config=config, harmonized=True, span_s=(lo, hi)))
         lo = hi
+
+
+def stream_windows(
+    path: str | Path,
+    *,
+    config: HarmonizeConfig = HarmonizeConfig(),
+    chunk_s: float = 600.0,
+    margin_s: float = 5.0,
+    modality: str = "unknown",
+    fs: float | None = None,
+    info: io.RecordInfo | None = None,
+) -> Iterator[tuple[Record, Windows]]:
+    """:func:`stream_chunks` as (un-harmonized chunk Record, Windows)."""
+    for chunk in stream_chunks(path, config=config, chunk_s=chunk_s, margin_s=margin_s, modality=modality, fs=fs, info=info):
+        yield chunk.raw, chunk.windows
 
 
 def concat_windows(parts: list[Windows], *, config: HarmonizeConfig) -> Windows:
