@@ -7,7 +7,8 @@ modalities. AUROC of each candidate score for telling them apart:
   Gaussian on the AF trunk's features, AF/SR classes: the product's shift score until 2026-11-22),
   mahalanobis_modality (the same on the modality network's features, modality classes: the product's
   shift_score since), modality (1 − max probability of the modality head over the trained
-  modalities), combined (mean of the two mahalanobis scores and the modality score after
+  modalities), modality_disagreement (mutual information between the modality ensemble's members),
+  combined (mean of the two mahalanobis scores and the modality score after
   rank-normalizing each against the validation in-distribution windows).
 Which score the product should use is decided on the VALIDATION windows; TEST figures are reported.
 
@@ -36,8 +37,9 @@ from ecgshift.network import MODALITY_CLASSES  # noqa: E402
 from ecgshift.predictor import load_model  # noqa: E402
 from ecgshift.presets import preset_config  # noqa: E402
 from ecgshift.training import fit  # noqa: E402
+from ecgshift.uncertainty import mutual_information  # noqa: E402
 
-SCORES = ("mutual_info", "entropy", "mahalanobis_trunk", "mahalanobis_modality", "modality", "combined")
+SCORES = ("mutual_info", "entropy", "mahalanobis_trunk", "mahalanobis_modality", "modality", "modality_disagreement", "combined")
 
 
 def _scores(model, x: np.ndarray, trained: list[str], reference: dict | None = None) -> dict[str, np.ndarray]:
@@ -48,7 +50,20 @@ def _scores(model, x: np.ndarray, trained: list[str], reference: dict | None = N
     probs = torch.softmax(torch.from_numpy(passes.modality_logits), -1).numpy()
     cols = [MODALITY_CLASSES.index(m) for m in trained]
     return {"mutual_info": pred.mutual_info, "entropy": pred.entropy, "mahalanobis_trunk": model.density.score(passes.features),
-            "mahalanobis_modality": model.modality_density.score(passes.modality_features), "modality": 1 - probs[:, cols].max(1)}
+            "mahalanobis_modality": model.modality_density.score(passes.modality_features), "modality": 1 - probs[:, cols].max(1),
+            "modality_disagreement": _member_disagreement(model, passes.modality_features, cols)}
+
+
+def _member_disagreement(model, modality_features: np.ndarray, cols: list[int]) -> np.ndarray:
+    """Mutual information between the modality ensemble's members' probabilities over the trained modalities
+    (deep-ensemble epistemic uncertainty of the modality task); NaN for a single modality network."""
+    members = getattr(model.net.modality_net, "members", None)
+    if members is None:
+        return np.full(len(modality_features), np.nan)
+    parts = torch.split(torch.from_numpy(modality_features), [m.n_features for m in members], dim=1)
+    with torch.no_grad():
+        probs = np.stack([torch.softmax(m.forward_head(f)[:, cols], -1).numpy() for m, f in zip(members, parts)])
+    return mutual_information(probs)
 
 
 def _rank(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
