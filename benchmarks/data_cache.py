@@ -7,7 +7,7 @@ Prints two tables:
    temporary cache, the warm time of the same call (key check + memory-mapped
    load), and the peak RSS of the process doing it;
 2. time and peak RSS of (a) reading the longest waveform record whole,
-   (b) streaming it with ``stream_windows``, (c) reading the annotations of the
+   (b) streaming it with ``stream_chunks``, (c) reading the annotations of the
    longest annotation-only record (LTAFDB), and (d) streaming a synthetic 24-h,
    2-lead, 360-Hz WFDB record (format 212, written with ``wfdb.wrsamp``) —
    the case the streaming path exists for: its peak must stay bounded — with
@@ -54,7 +54,7 @@ def _measure(kind: str, target: str, extra: dict) -> dict:
     from ecgshift.cache import cached_description, load_windows, prepare
     from ecgshift.datasets import load_dataset
     from ecgshift.preprocess import HarmonizeConfig
-    from ecgshift.windows import stream_windows
+    from ecgshift.windows import stream_chunks
 
     baseline = _peak_mb()
     start = time.perf_counter()
@@ -80,11 +80,11 @@ def _measure(kind: str, target: str, extra: dict) -> dict:
         out = {"what": f"{record.n_leads} × {record.n_samples:,} samples, {record.signal.nbytes / 1e6:.1f} MB float32"}
     elif kind == "stream":
         n, gaps, chunks, biggest = 0, 0, 0, 0
-        for chunk, windows in stream_windows(target, config=HarmonizeConfig(), chunk_s=extra.get("chunk_s", 600.0)):
-            n += len(windows)
-            gaps += int((windows.valid_fraction < 1).sum())
+        for chunk in stream_chunks(target, config=HarmonizeConfig(), chunk_s=extra.get("chunk_s", 600.0)):
+            n += len(chunk.windows)
+            gaps += int((chunk.windows.valid_fraction < 1).sum())
             chunks += 1
-            biggest = max(biggest, chunk.n_samples)  # the windows are dropped: a consumer would predict on them
+            biggest = max(biggest, chunk.raw.n_samples)  # the windows are dropped: a consumer would predict on them
         out = {"what": f"{n:,} windows ({gaps} with gaps) in {chunks} chunks of ≤ {biggest:,} samples"}
     elif kind == "annotations":
         record = io.read(target)

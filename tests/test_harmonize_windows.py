@@ -11,7 +11,7 @@ from ecgshift import io
 from ecgshift.errors import BadInputError
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, bandpass, choose_lead, normalize, resample, select_lead
 from ecgshift.record import Record, RhythmInterval
-from ecgshift.windows import concat_windows, stream_windows, window_record
+from ecgshift.windows import concat_windows, stream_chunks, window_record
 
 CONFIG = HarmonizeConfig()  # 100 Hz, 10-s windows, 5-s minimum, 90 % rule
 
@@ -208,12 +208,12 @@ def test_mitdb_201_windows_inside_and_across_an_af_episode_follow_the_label_rule
 @pytest.mark.integration
 @pytest.mark.parametrize("chunk_s", [60.0, 45.0])
 def test_streaming_mitdb_201_in_chunks_gives_the_same_windows_as_reading_it_whole(mitdb_201: Path, whole_201, chunk_s: float) -> None:
-    chunks = list(stream_windows(mitdb_201, config=CONFIG, chunk_s=chunk_s))
-    streamed = concat_windows([w for _, w in chunks], config=CONFIG)
+    chunks = list(stream_chunks(mitdb_201, config=CONFIG, chunk_s=chunk_s))
+    streamed = concat_windows([c.windows for c in chunks], config=CONFIG)
 
     chunk_on_grid = np.floor(chunk_s / CONFIG.window_s) * CONFIG.window_s  # chunk edges fall on the window grid
     assert len(chunks) == int(np.ceil(650000 / 360 / chunk_on_grid))
-    assert max(c.n_samples for c, _ in chunks) < 650000 / 10  # never the whole record at once
+    assert max(c.raw.n_samples for c in chunks) < 650000 / 10  # never the whole record at once
     assert len(streamed) == len(whole_201) == 180  # 30 min 5.6 s → 180 whole 10-s windows
     assert np.array_equal(streamed.start_s, whole_201.start_s)
     assert np.array_equal(streamed.label, whole_201.label)

@@ -29,7 +29,7 @@ from ecgshift.errors import BadInputError
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, normalize
 from ecgshift.record import Record, label_fractions
 
-__all__ = ["Windows", "Chunk", "window_record", "stream_chunks", "stream_windows", "concat_windows"]
+__all__ = ["Windows", "Chunk", "window_record", "stream_chunks", "concat_windows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,21 +171,6 @@ def stream_chunks(
         harm = Harmonizer(config)(raw)
         yield Chunk(raw, harm, window_record(harm, config=config, harmonized=True, span_s=(lo, hi)))
         lo = hi
-
-
-def stream_windows(
-    path: str | Path,
-    *,
-    config: HarmonizeConfig = HarmonizeConfig(),
-    chunk_s: float = 600.0,
-    margin_s: float = 5.0,
-    modality: str = "unknown",
-    fs: float | None = None,
-    info: io.RecordInfo | None = None,
-) -> Iterator[tuple[Record, Windows]]:
-    """:func:`stream_chunks` as (un-harmonized chunk Record, Windows)."""
-    for chunk in stream_chunks(path, config=config, chunk_s=chunk_s, margin_s=margin_s, modality=modality, fs=fs, info=info):
-        yield chunk.raw, chunk.windows
 
 
 def concat_windows(parts: list[Windows], *, config: HarmonizeConfig) -> Windows:
