@@ -13,7 +13,7 @@ from ecgshift import io
 from ecgshift.errors import BadInputError
 from ecgshift.predictor import EcgShiftModel, prediction_quality, prediction_windowing
 from ecgshift.preprocess import choose_lead
-from ecgshift.quality import describe_excluded, window_quality
+from ecgshift.quality import excluded_note, require_analysable, window_quality
 from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import concat_windows, stream_chunks
@@ -87,19 +87,19 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
             q = window_quality(chunk.raw, chunk.harmonized, chunk.windows, lead=choose_lead(chunk.raw.leads, lead=config.lead), config=gate)
             windows.append(chunk.windows)
             quality.append(q)
-            if use_rhythm and np.any(q == "ok"):
-                features.append(_rhythm_evidence(chunk.harmonized, chunk.windows.start_s[q == "ok"], model=model, problems=problems))
+            analysable = q == "ok"
+            if use_rhythm and analysable.any():
+                features.append(_rhythm_evidence(chunk.harmonized, chunk.windows.start_s[analysable], model=model, problems=problems))
             reference = chunk.raw.label or reference
             annotated = annotated or bool(chunk.raw.rhythms)
         all_windows = concat_windows(windows, config=config)
         if len(all_windows) == 0:
             raise BadInputError(path, f"no analysable window (shorter than {model.harmonize.min_s:g} s)")
         quality = np.concatenate(quality)
+        require_analysable(quality, path)
         ok = quality == "ok"
-        if not ok.any():
-            raise BadInputError(path, f"no analysable window ({describe_excluded(quality)})")
         if not ok.all():
-            problems.insert(0, f"{int(np.sum(~ok))} of {ok.size} windows not analysed: {describe_excluded(quality)}")
+            problems.insert(0, excluded_note(quality))
         if annotated:  # rhythm annotations: the share of windows annotated AF (90 % rule)
             reference = f"AF {np.mean(all_windows.label == 'AF'):.0%} of windows"
         predictions = model.predict_windows(all_windows.x[ok], mc=mc, fast=fast, start_s=all_windows.start_s[ok])

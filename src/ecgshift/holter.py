@@ -70,11 +70,7 @@ class HolterConfig:
     fast: bool = True
     max_gap_s: float = 10.0
     min_duration_s: float = 30.0
-    min_valid_fraction: float = 0.9
-    flat_std_mv: float = 0.01
-    saturated_fraction: float = 0.05
-    min_kurtosis: float = 3.4
-    max_hf_ratio: float = 0.5
+    quality: QualityConfig = QualityConfig()  # the window quality gate, noise rule included
     rr_second_opinion: bool = True  # rhythm evidence (R-peaks, RR features) for every analysed window
     rr_context_s: float = 25.0
     rpeak_method: str = "neurokit"
@@ -147,12 +143,6 @@ def _failure_reason(problem: str) -> str:
     return "flat" if problem.startswith("flat signal") else "gap" if "entirely NaN" in problem else "unreadable"
 
 
-def _quality_config(config: HolterConfig) -> QualityConfig:
-    return QualityConfig(min_valid_fraction=config.min_valid_fraction, flat_std_mv=config.flat_std_mv,
-                         saturated_fraction=config.saturated_fraction, min_kurtosis=config.min_kurtosis,
-                         max_hf_ratio=config.max_hf_ratio, noise=True)
-
-
 def _rhythm(harm: Record, starts: np.ndarray, *, window_s: float, rpeak_method: str) -> pd.DataFrame:
     """Rhythm evidence (:data:`ecgshift.rhythm.RHYTHM_FEATURES`) of the windows at ``starts`` from the harmonized chunk."""
     return window_rhythm_features(harm.signal[0], harm.fs, starts, window_s=window_s, signal_start_s=harm.start_s,
@@ -178,7 +168,7 @@ def _analyse_chunk(chunk: Record, cols: dict[str, np.ndarray], idx: np.ndarray, 
     windows = window_record(harm, config=harmonize, harmonized=True, span_s=(lo, hi))
     pos = np.round(windows.start_s / harmonize.window_s).astype(np.int64)
     cols["quality"][idx] = "unreadable"  # any grid window the chunk did not yield
-    quality = window_quality(chunk, harm, windows, lead=choose_lead(chunk.leads, lead=harmonize.lead), config=_quality_config(config))
+    quality = window_quality(chunk, harm, windows, lead=choose_lead(chunk.leads, lead=harmonize.lead), config=config.quality)
     cols["quality"][pos] = quality
     ok = quality == "ok"
     if not ok.any():

@@ -9,6 +9,7 @@ no global pyplot state is touched.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io as _io
 import json
@@ -32,6 +33,14 @@ _REASON_COLOURS = {"gap": "#9e9e9e", "flat": "#616161", "saturated": "#8d6e63", 
 def _hms(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _config_items(config) -> dict:
+    """A config's fields as JSON values, the fields of a nested config (e.g. ``HolterConfig.quality``) inlined."""
+    out = {}
+    for key, value in vars(config).items():
+        out.update(_config_items(value) if dataclasses.is_dataclass(value) else {key: _num(value)})
+    return out
 
 
 def _num(value) -> float | int | bool | str | None:
@@ -78,7 +87,7 @@ def summary_dict(result: HolterResult) -> dict:
         "episodes": [{k: _num(v) for k, v in row.items()} for row in episodes_frame(result).to_dict("records")],
         "burden_per_hour": [{k: _num(v) for k, v in row.items()} for row in result.burden_per_hour.to_dict("records")],
         "problems": list(result.problems), "seconds": round(result.seconds, 3),
-        "config": {k: _num(v) for k, v in vars(result.config).items()},
+        "config": _config_items(result.config),
     }
     if result.evaluation is not None:
         ev, em = result.evaluation, result.evaluation.episodes

@@ -15,7 +15,7 @@ from ecgshift.errors import BadInputError, ModelFileError
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES, EcgNet
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
-from ecgshift.quality import QualityConfig, describe_excluded, window_quality
+from ecgshift.quality import QualityConfig, excluded_note, require_analysable, window_quality
 from ecgshift.record import Record
 from ecgshift.shift import FeatureDensity
 from ecgshift.uncertainty import Predictions, entropy, summarize_samples
@@ -129,12 +129,11 @@ class EcgShiftModel:
         windows = window_record(harmonized, config=config, harmonized=True)
         quality = window_quality(record, harmonized, windows, lead=choose_lead(record.leads, lead=config.lead),
                                  config=prediction_quality(record.duration_s))
-        ok = quality == "ok"
         where = record.source or record.record_id
-        if not ok.any():
-            raise BadInputError(where, f"no analysable window ({describe_excluded(quality)})")
+        require_analysable(quality, where)
+        ok = quality == "ok"
         if not ok.all():
-            warnings.warn(f"{where}: {int(np.sum(~ok))} of {ok.size} windows not analysed: {describe_excluded(quality)}", stacklevel=2)
+            warnings.warn(f"{where}: {excluded_note(quality)}", stacklevel=2)
         return self.predict_windows(windows.x[ok], mc=mc, fast=fast, start_s=windows.start_s[ok])
 
     def summarize(self, predictions: Predictions) -> RecordSummary:

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ecgshift.errors import BadInputError
 from ecgshift.record import Record
 from ecgshift.windows import Windows
 
-__all__ = ["QualityConfig", "SIGNAL_FAULTS", "window_quality", "describe_excluded"]
+__all__ = ["QualityConfig", "SIGNAL_FAULTS", "window_quality", "describe_excluded", "excluded_note", "require_analysable"]
 
 #: Reasons of :func:`window_quality` that are faults of the signal itself (always applied).
 SIGNAL_FAULTS = ("gap", "saturated", "flat")
@@ -98,3 +99,15 @@ def describe_excluded(quality: np.ndarray) -> str:
     reasons, counts = np.unique(np.asarray(quality)[np.asarray(quality) != "ok"], return_counts=True)
     order = np.argsort(-counts, kind="stable")
     return ", ".join(f"{counts[i]} {reasons[i]}" for i in order)
+
+
+def excluded_note(quality: np.ndarray) -> str:
+    """'3 of 60 windows not analysed: 3 gap' ('' when every window is 'ok')."""
+    bad = np.asarray(quality) != "ok"
+    return f"{int(bad.sum())} of {bad.size} windows not analysed: {describe_excluded(quality)}" if bad.any() else ""
+
+
+def require_analysable(quality: np.ndarray, where) -> None:
+    """A one-line :class:`BadInputError` naming ``where`` when no window of a recording is 'ok'."""
+    if not np.any(np.asarray(quality) == "ok"):
+        raise BadInputError(where, f"no analysable window ({describe_excluded(quality)})")
