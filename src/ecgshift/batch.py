@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -11,6 +11,7 @@ import pandas as pd
 
 from ecgshift import io
 from ecgshift.errors import BadInputError
+from ecgshift.plausibility import check_sampling_rate
 from ecgshift.predictor import EcgShiftModel, prediction_quality, prediction_windowing
 from ecgshift.preprocess import choose_lead
 from ecgshift.quality import excluded_note, require_analysable, window_quality
@@ -65,6 +66,8 @@ class PathPrediction:
     #: windows not analysed: their start (s) and reason (see :mod:`ecgshift.quality`)
     excluded_start_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     excluded_reason: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U9"))
+    #: the sampling rate looks wrong (:mod:`ecgshift.plausibility`): every window is referred, and ``problems`` says why
+    suspect_fs: bool = False
 
 
 def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: float | None = None, chunk_s: float = 600.0,
@@ -73,6 +76,7 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
 
     Windows failing the quality gate (:func:`ecgshift.predictor.prediction_quality`) are not predicted: they are
     listed in ``excluded_*`` and counted in ``problems``; a recording with no analysable window is rejected.
+    A sampling rate that looks wrong (checked on the first chunk) is named in ``problems`` and refers every window.
     With a ``fusion`` and a recording of at least ``rhythm_min_s``, each window's p(AF) is the fused
     one (network + rhythm evidence of the chunk ± :data:`RHYTHM_CONTEXT_S`) and ``decided_by`` says so.
     """
@@ -81,10 +85,13 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         use_rhythm = fusion is not None and meta.duration_s >= rhythm_min_s
         config = prediction_windowing(model.harmonize, meta.duration_s)
         gate = prediction_quality(meta.duration_s)
-        windows, features, problems, reference, annotated, quality = [], [], [], "", False, []
+        windows, features, problems, reference, annotated, quality, rate = [], [], [], "", False, [], None
         for chunk in stream_chunks(path, config=config, chunk_s=chunk_s, fs=fs, info=meta,
                                    margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
-            q = window_quality(chunk.raw, chunk.harmonized, chunk.windows, lead=choose_lead(chunk.raw.leads, lead=config.lead), config=gate)
+            lead = choose_lead(chunk.raw.leads, lead=config.lead)
+            q = window_quality(chunk.raw, chunk.harmonized, chunk.windows, lead=lead, config=gate)
+            if rate is None:
+                rate = check_sampling_rate(chunk.raw, chunk.harmonized, lead=lead)
             windows.append(chunk.windows)
             quality.append(q)
             analysable = q == "ok"
@@ -100,13 +107,18 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         ok = quality == "ok"
         if not ok.all():
             problems.insert(0, excluded_note(quality))
+        suspect_fs = rate is not None and bool(rate.problem)
+        if suspect_fs:
+            problems.insert(0, rate.problem)
         if annotated:  # rhythm annotations: the share of windows annotated AF (90 % rule)
             reference = f"AF {np.mean(all_windows.label == 'AF'):.0%} of windows"
         predictions = model.predict_windows(all_windows.x[ok], mc=mc, fast=fast, start_s=all_windows.start_s[ok])
         if use_rhythm:
             predictions = predictions.with_fused(fusion.predict_proba(predictions.p_af, pd.concat(features, ignore_index=True)),
                                                  threshold=fusion.threshold)
-        return PathPrediction(path, predictions, reference, None, tuple(problems), all_windows.start_s[~ok], quality[~ok])
+        if suspect_fs:
+            predictions = replace(predictions, refer=np.ones(len(predictions), dtype=bool))
+        return PathPrediction(path, predictions, reference, None, tuple(problems), all_windows.start_s[~ok], quality[~ok], suspect_fs)
     except BadInputError as exc:
         return PathPrediction(path, None, "", str(exc))
 
@@ -158,7 +170,7 @@ def predict_paths(
             s = model.summarize(result.predictions)
             rows.append({**base, "status": "ok", "predicted_modality": s.modality, "modality_p": s.modality_p, "p_af": s.p_af,
                          "label": s.label, "entropy": s.entropy, "mutual_info": s.mutual_info, "shift_score": s.shift_score,
-                         "refer": s.refer, "n_windows": s.n_windows, "af_window_fraction": s.af_window_fraction,
+                         "refer": s.refer or result.suspect_fs, "n_windows": s.n_windows, "af_window_fraction": s.af_window_fraction,
                          "decided_by": result.predictions.decided_by,
                          "p_af_network": s.p_af_network, "reference": result.reference, "problems": "; ".join(result.problems)})
         if on_path:

@@ -14,6 +14,7 @@ from ecgshift.checkpoint import load_run
 from ecgshift.errors import BadInputError, ModelFileError
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES, EcgNet
+from ecgshift.plausibility import check_sampling_rate
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
 from ecgshift.quality import QualityConfig, excluded_note, require_analysable, window_quality
 from ecgshift.record import Record
@@ -122,19 +123,25 @@ class EcgShiftModel:
 
         Windows of recordings shorter than :data:`OVERLAP_BELOW_S` overlap by half (see :func:`prediction_windowing`).
         Windows failing the quality gate (:func:`prediction_quality`) are not predicted (``start_s`` tells which
-        were; a warning counts the rest); a recording with none left raises :class:`BadInputError`."""
+        were; a warning counts the rest); a recording with none left raises :class:`BadInputError`. A sampling rate
+        that looks wrong (:mod:`ecgshift.plausibility`) gives a warning and refers every window."""
         record = self._as_record(record_or_array, fs)
         config = prediction_windowing(self.harmonize, record.duration_s)
         harmonized = Harmonizer(config)(record)
         windows = window_record(harmonized, config=config, harmonized=True)
-        quality = window_quality(record, harmonized, windows, lead=choose_lead(record.leads, lead=config.lead),
-                                 config=prediction_quality(record.duration_s))
+        lead = choose_lead(record.leads, lead=config.lead)
+        quality = window_quality(record, harmonized, windows, lead=lead, config=prediction_quality(record.duration_s))
         where = record.source or record.record_id
         require_analysable(quality, where)
         ok = quality == "ok"
         if not ok.all():
             warnings.warn(f"{where}: {excluded_note(quality)}", stacklevel=2)
-        return self.predict_windows(windows.x[ok], mc=mc, fast=fast, start_s=windows.start_s[ok])
+        predictions = self.predict_windows(windows.x[ok], mc=mc, fast=fast, start_s=windows.start_s[ok])
+        rate = check_sampling_rate(record, harmonized, lead=lead)
+        if rate.problem:
+            warnings.warn(f"{where}: {rate.problem}", stacklevel=2)
+            predictions = replace(predictions, refer=np.ones(len(predictions), dtype=bool))
+        return predictions
 
     def summarize(self, predictions: Predictions) -> RecordSummary:
         """Aggregate window predictions into one record-level call."""
