@@ -73,3 +73,12 @@ def test_the_api_warns_of_a_wrong_fs_and_refers_every_window(model: EcgShiftMode
     with pytest.warns(UserWarning, match="may be too low"):
         predictions = model.predict(signal, fs=60.0, mc=2)
     assert predictions.refer.all()
+
+
+def test_a_header_rate_is_not_second_guessed_but_the_same_signal_as_csv_is(model: EcgShiftModel, shared_data: Path,
+                                                                            tmp_path: Path) -> None:
+    hea = next((shared_data / "tecg" / "cinc2017").rglob("A04509.hea"))  # heart rate reads 5 bpm (a false alarm as CSV)
+    csv = tmp_path / "a04509.csv"
+    pd.DataFrame({"I": np.round(io.read(hea).signal[0], 4)}).to_csv(csv, index=False)
+    frame = predict_paths(model, [hea, csv], mc=2, fs=300.0)
+    assert frame.problems.fillna("").str.contains("may be too low").tolist() == [False, True]

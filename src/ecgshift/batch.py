@@ -76,7 +76,8 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
 
     Windows failing the quality gate (:func:`ecgshift.predictor.prediction_quality`) are not predicted: they are
     listed in ``excluded_*`` and counted in ``problems``; a recording with no analysable window is rejected.
-    A sampling rate that looks wrong (checked on the first chunk) is named in ``problems`` and refers every window.
+    A sampling rate given by the caller (``fs`` of a CSV; a header's is the device's) that looks wrong — checked on
+    the first chunk — is named in ``problems`` and refers every window.
     With a ``fusion`` and a recording of at least ``rhythm_min_s``, each window's p(AF) is the fused
     one (network + rhythm evidence of the chunk ± :data:`RHYTHM_CONTEXT_S`) and ``decided_by`` says so.
     """
@@ -86,11 +87,12 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         config = prediction_windowing(model.harmonize, meta.duration_s)
         gate = prediction_quality(meta.duration_s)
         windows, features, problems, reference, annotated, quality, rate = [], [], [], "", False, [], None
+        check_rate = not io.stores_fs(path)
         for chunk in stream_chunks(path, config=config, chunk_s=chunk_s, fs=fs, info=meta,
                                    margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
             lead = choose_lead(chunk.raw.leads, lead=config.lead)
             q = window_quality(chunk.raw, chunk.harmonized, chunk.windows, lead=lead, config=gate)
-            if rate is None:
+            if check_rate and rate is None:
                 rate = check_sampling_rate(chunk.raw, chunk.harmonized, lead=lead)
             windows.append(chunk.windows)
             quality.append(q)

@@ -18,7 +18,8 @@ at a fifth of the true rate it flags 94 % of CinC and 75 % of MIT-BIH records, b
 500-Hz files (neurokit2 takes their slowed high-frequency noise for beats); at 5× it flags 81 % of CinC
 and 88 % of MIT-BIH records (PTB-XL's 10 s become 2 s, too short to predict). An error of 2× is mostly
 not caught (the bounds overlap real variation). A flagged recording is still predicted: the check
-explains, it does not reject (see :mod:`ecgshift.batch`).
+explains, it does not reject. ``ecgshift predict`` and ``model.predict`` check the rates callers give (a
+CSV's ``fs``, an array's); a WFDB or EDF header's rate is the device's and is not second-guessed.
 """
 
 from __future__ import annotations
@@ -107,6 +108,6 @@ def check_sampling_rate(raw: Record, harmonized: Record, *, lead: int, config: R
         problem = (f"sampling rate {raw.fs:g} Hz may be too high: R waves {width * 1e3:.0f} ms wide "
                    f"(real ECGs: {config.min_r_width_s * 1e3:g} ms or more); check fs")
     elif rate < config.min_heart_rate_bpm:
-        problem = (f"sampling rate {raw.fs:g} Hz may be too low: heart rate {rate:.0f} bpm "
+        problem = (f"sampling rate {raw.fs:g} Hz may be too low: heart rate {rate:.1f} bpm "
                    f"(real ECGs: {config.min_heart_rate_bpm:g} bpm or more); check fs")
     return RateCheck(fs=raw.fs, r_width_s=width, heart_rate_bpm=rate, problem=problem)

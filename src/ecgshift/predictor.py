@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ecgshift import io
 from ecgshift.assets import asset_path
 from ecgshift.checkpoint import load_run
 from ecgshift.errors import BadInputError, ModelFileError
@@ -137,8 +138,8 @@ class EcgShiftModel:
         if not ok.all():
             warnings.warn(f"{where}: {excluded_note(quality)}", stacklevel=2)
         predictions = self.predict_windows(windows.x[ok], mc=mc, fast=fast, start_s=windows.start_s[ok])
-        rate = check_sampling_rate(record, harmonized, lead=lead)
-        if rate.problem:
+        rate = None if record.source and io.stores_fs(record.source) else check_sampling_rate(record, harmonized, lead=lead)
+        if rate is not None and rate.problem:
             warnings.warn(f"{where}: {rate.problem}", stacklevel=2)
             predictions = replace(predictions, refer=np.ones(len(predictions), dtype=bool))
         return predictions

@@ -15,7 +15,7 @@ from ecgshift.errors import NO_ECG_SIGNAL, BadInputError
 from ecgshift.io.info import RecordInfo
 from ecgshift.record import Record
 
-__all__ = ["READERS", "Reader", "RecordInfo", "read", "info", "reader_for", "is_readable"]
+__all__ = ["READERS", "Reader", "RecordInfo", "read", "info", "reader_for", "is_readable", "stores_fs"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,15 @@ def reader_for(path: str | Path) -> Reader:
     if reader.name == "wfdb" and not path.with_suffix(".hea").exists():
         raise BadInputError(path, f"a {ext} file needs its WFDB header {path.with_suffix('.hea').name} beside it")
     return reader
+
+
+def stores_fs(path: str | Path) -> bool:
+    """Whether the file's format records its sampling rate (WFDB, EDF headers), rather than taking it from
+    the caller (CSV's ``fs``); False for a path no reader takes."""
+    try:
+        return not reader_for(path).needs_fs
+    except BadInputError:
+        return False
 
 
 def is_readable(path: str | Path) -> bool:
