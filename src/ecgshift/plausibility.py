@@ -91,7 +91,8 @@ def heart_rate_bpm(harmonized: np.ndarray, fs: float, *, raw: np.ndarray | None 
     except Exception:  # noqa: BLE001 - a detector failure means no verdict from it, not a crash
         peaks = np.zeros(0, dtype=np.int64)
     if peaks.size < 3 and raw is not None:
-        fs, (_, peaks) = raw_fs, _tallest_peaks(raw, raw_fs)
+        _, peaks = _tallest_peaks(raw, raw_fs)
+        fs = raw_fs
     if peaks.size < 3:
         return float("nan")
     return float(60.0 / np.median(np.diff(peaks) / fs))

@@ -125,7 +125,8 @@ class EcgShiftModel:
         Windows of recordings shorter than :data:`OVERLAP_BELOW_S` overlap by half (see :func:`prediction_windowing`).
         Windows failing the quality gate (:func:`prediction_quality`) are not predicted (``start_s`` tells which
         were; a warning counts the rest); a recording with none left raises :class:`BadInputError`. A sampling rate
-        that looks wrong (:mod:`ecgshift.plausibility`) gives a warning and refers every window."""
+        that looks wrong (:mod:`ecgshift.plausibility`) gives a warning and refers every window; it is checked unless
+        the record was read from a file whose header stores it (WFDB, EDF: the device's rate)."""
         record = self._as_record(record_or_array, fs)
         config = prediction_windowing(self.harmonize, record.duration_s)
         harmonized = Harmonizer(config)(record)
