@@ -11,7 +11,7 @@ import pandas as pd
 
 from ecgshift import io
 from ecgshift.errors import BadInputError
-from ecgshift.plausibility import check_sampling_rate
+from ecgshift.plausibility import caller_rate_problem
 from ecgshift.predictor import EcgShiftModel, prediction_quality, prediction_windowing
 from ecgshift.preprocess import choose_lead
 from ecgshift.quality import excluded_note, require_analysable, window_quality
@@ -86,14 +86,13 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         use_rhythm = fusion is not None and meta.duration_s >= rhythm_min_s
         config = prediction_windowing(model.harmonize, meta.duration_s)
         gate = prediction_quality(meta.duration_s)
-        windows, features, problems, reference, annotated, quality, rate = [], [], [], "", False, [], None
-        check_rate = not io.stores_fs(path)
+        windows, features, problems, reference, annotated, quality, rate_problem = [], [], [], "", False, [], None
         for chunk in stream_chunks(path, config=config, chunk_s=chunk_s, fs=fs, info=meta,
                                    margin_s=RHYTHM_CONTEXT_S if use_rhythm else 5.0):
             lead = choose_lead(chunk.raw.leads, lead=config.lead)
             q = window_quality(chunk.raw, chunk.harmonized, chunk.windows, lead=lead, config=gate)
-            if check_rate and rate is None:
-                rate = check_sampling_rate(chunk.raw, chunk.harmonized, lead=lead)
+            if rate_problem is None:  # the first chunk tells
+                rate_problem = caller_rate_problem(chunk.raw, chunk.harmonized, lead=lead)
             windows.append(chunk.windows)
             quality.append(q)
             analysable = q == "ok"
@@ -109,9 +108,9 @@ def predict_path(model: EcgShiftModel, path: Path, *, mc: int, fast: bool, fs: f
         ok = quality == "ok"
         if not ok.all():
             problems.insert(0, excluded_note(quality))
-        suspect_fs = rate is not None and bool(rate.problem)
+        suspect_fs = bool(rate_problem)
         if suspect_fs:
-            problems.insert(0, rate.problem)
+            problems.insert(0, rate_problem)
         if annotated:  # rhythm annotations: the share of windows annotated AF (90 % rule)
             reference = f"AF {np.mean(all_windows.label == 'AF'):.0%} of windows"
         predictions = model.predict_windows(all_windows.x[ok], mc=mc, fast=fast, start_s=all_windows.start_s[ok])

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
+from ecgshift import io
 from ecgshift.record import Record
 from ecgshift.rr import detect_rpeaks
 
-__all__ = ["RateCheckConfig", "RateCheck", "r_wave_width_s", "heart_rate_bpm", "check_sampling_rate"]
+__all__ = ["RateCheckConfig", "RateCheck", "r_wave_width_s", "heart_rate_bpm", "check_sampling_rate", "caller_rate_problem"]
 
 
 @dataclass(frozen=True)
@@ -112,3 +113,11 @@ def check_sampling_rate(raw: Record, harmonized: Record, *, lead: int, config: R
         problem = (f"sampling rate {raw.fs:g} Hz may be too low: heart rate {rate:.1f} bpm "
                    f"(real ECGs: {config.min_heart_rate_bpm:g} bpm or more); check fs")
     return RateCheck(fs=raw.fs, r_width_s=width, heart_rate_bpm=rate, problem=problem)
+
+
+def caller_rate_problem(raw: Record, harmonized: Record, *, lead: int, config: RateCheckConfig = RateCheckConfig()) -> str:
+    """:func:`check_sampling_rate`'s problem ('' when plausible) for a rate the caller gave (an array's, a CSV's
+    ``fs``); always '' for a record read from a file whose header stores its rate (WFDB, EDF: the device's)."""
+    if raw.source and io.stores_fs(raw.source):
+        return ""
+    return check_sampling_rate(raw, harmonized, lead=lead, config=config).problem

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecgshift import io
 from ecgshift.assets import asset_path
 from ecgshift.checkpoint import load_run
 from ecgshift.errors import BadInputError, ModelFileError
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES, EcgNet
-from ecgshift.plausibility import check_sampling_rate
+from ecgshift.plausibility import caller_rate_problem
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
 from ecgshift.quality import QualityConfig, excluded_note, require_analysable, window_quality
 from ecgshift.record import Record
@@ -139,9 +138,9 @@ class EcgShiftModel:
         if not ok.all():
             warnings.warn(f"{where}: {excluded_note(quality)}", stacklevel=2)
         predictions = self.predict_windows(windows.x[ok], mc=mc, fast=fast, start_s=windows.start_s[ok])
-        rate = None if record.source and io.stores_fs(record.source) else check_sampling_rate(record, harmonized, lead=lead)
-        if rate is not None and rate.problem:
-            warnings.warn(f"{where}: {rate.problem}", stacklevel=2)
+        rate_problem = caller_rate_problem(record, harmonized, lead=lead)
+        if rate_problem:
+            warnings.warn(f"{where}: {rate_problem}", stacklevel=2)
             predictions = replace(predictions, refer=np.ones(len(predictions), dtype=bool))
         return predictions
 
