@@ -33,7 +33,7 @@ from ecgshift.batch import predict_path  # noqa: E402
 from ecgshift.evaluation import binary_metrics, expected_calibration_error  # noqa: E402
 from ecgshift.inference import deterministic  # noqa: E402
 from ecgshift.predictor import load_model  # noqa: E402
-from ecgshift.rhythm import default_fusion  # noqa: E402
+from ecgshift.rhythm.fusion import default_fusion  # noqa: E402
 
 
 def product_p_af(model, table: pd.DataFrame, mitdb, *, mc: int, fast: bool) -> np.ndarray:

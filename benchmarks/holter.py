@@ -114,9 +114,9 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from ecgshift import holter
+    from ecgshift.holter import analysis as holter
     from ecgshift.holter import HolterConfig, analyse_holter
-    from ecgshift.holter_report import summary_dict, write_outputs
+    from ecgshift.holter.report import summary_dict, write_outputs
     from ecgshift.predictor import EcgShiftModel, load_model
 
     model = load_model(args.model)
@@ -161,14 +161,14 @@ def run_child(args: argparse.Namespace, record: Path, out: Path, runs: list[str]
 # ---------------------------------------------------------------- per-split evaluation
 
 def _clip(episodes, lo: float, hi: float):
-    from ecgshift.episodes import Episode
+    from ecgshift.rhythm.episodes import Episode
 
     return [Episode(max(e.start_s, lo), min(e.end_s, hi), e.mean_p_af, e.mean_uncertainty)
             for e in episodes if min(e.end_s, hi) > max(e.start_s, lo)]
 
 
 def split_table(windows: pd.DataFrame, summary: dict, header: Path, segments: pd.DataFrame) -> pd.DataFrame:
-    from ecgshift.episodes import Episode, episodes_from_intervals
+    from ecgshift.rhythm.episodes import Episode, episodes_from_intervals
     from ecgshift.holter import evaluate_reference
     from ecgshift.io.annotations import read_annotations
 

@@ -23,7 +23,7 @@ Protocol
 * Pooled over all 48 records: window sensitivity / specificity (windows ≥ 90 % / ≤ 10 % annotated AF),
   EC57 episode sensitivity / PPV (gross), burden error (mean and median of |detected - reference| in
   points of analysable time, per record). Baseline on the same records: the RR-irregularity detector
-  (:func:`ecgshift.rr.detect_af_rr`, literature rule, nothing fitted) on the reference beat annotations.
+  (:func:`ecgshift.rhythm.rr.detect_af_rr`, literature rule, nothing fitted) on the reference beat annotations.
 * Resumable: a fold whose model exists in ``--out/fold<k>`` is not retrained.
 
 The recipe's hyperparameters were chosen on the standard validation split, which holds MIT-BIH records
@@ -46,15 +46,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import default_data_root  # noqa: E402
 
 from ecgshift.datasets.mitdb import MITDB_SAME_SUBJECT  # noqa: E402
-from ecgshift.episodes import episode_metrics, pool_metrics  # noqa: E402
+from ecgshift.rhythm.episodes import episode_metrics, pool_metrics  # noqa: E402
 from ecgshift.holter import HolterConfig, analyse_holter, redecide  # noqa: E402
 from ecgshift.io.annotations import read_annotations  # noqa: E402
 from ecgshift.mixing import load_modality_windows  # noqa: E402
 from ecgshift.paths import cache_root  # noqa: E402
 from ecgshift.predictor import load_model  # noqa: E402
 from ecgshift.presets import preset_config  # noqa: E402
-from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion  # noqa: E402
-from ecgshift.rr import detect_af_rr  # noqa: E402
+from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion  # noqa: E402
+from ecgshift.rhythm.rr import detect_af_rr  # noqa: E402
 from ecgshift.splits import group_kfold  # noqa: E402
 from ecgshift.training import fit  # noqa: E402
 

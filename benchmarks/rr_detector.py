@@ -1,4 +1,4 @@
-"""Benchmark of the RR-irregularity AF detector (ecgshift.rr) on LTAFDB and NSR2DB.
+"""Benchmark of the RR-irregularity AF detector (ecgshift.rhythm.rr) on LTAFDB and NSR2DB.
 
     /work/venv/bin/python benchmarks/rr_detector.py [--workers 2] [--no-cache]
 
@@ -12,7 +12,7 @@ Protocol
   (positions 0, 4, 8, …: 21 records) is the **training** subset, the other 63
   are the **evaluation** subset. NSR2DB is evaluation only.
 * Everything learnable is learned on the training subset only: the logistic
-  regression of :class:`~ecgshift.rr.RRAFDetector` (segments with ≥ 90 % or
+  regression of :class:`~ecgshift.rhythm.rr.RRAFDetector` (segments with ≥ 90 % or
   ≤ 10 % reference AF) and the choice of window length, decision threshold and
   median smoothing of p(AF) over consecutive segments from the grid
   ``WINDOWS × THRESHOLDS × SMOOTHING`` (smoothing added 2026-11-23: without it the
@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgshift.episodes import (
+from ecgshift.rhythm.episodes import (
     Episode,
     EpisodeMetrics,
     covered_fraction,
@@ -67,7 +67,7 @@ from ecgshift.episodes import (
 from ecgshift.io import read
 from ecgshift.paths import cache_root
 from ecgshift.record import Beats, RhythmInterval
-from ecgshift.rr import RRAFDetector, RRFeatures, rr_features, rr_intervals
+from ecgshift.rhythm.rr import RRAFDetector, RRFeatures, rr_features, rr_intervals
 
 SHARED = Path(os.environ.get("ECGSHIFT_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 LTAFDB = SHARED / "hecg-rr" / "ltafdb"

@@ -17,13 +17,14 @@ import wfdb
 from typer.testing import CliRunner
 
 from _sample_runs import SAMPLES, train_tiny
-from ecgshift import holter, io
-from ecgshift.cli_holter import SUMMARY_FILE, holter_command
+from ecgshift import io
+from ecgshift.holter import analysis as holter
+from ecgshift.cli.holter import SUMMARY_FILE, holter_command
 from ecgshift.errors import BadInputError, EcgShiftError
 from ecgshift.holter import QUALITY_REASONS, HolterConfig, analyse_holter
-from ecgshift.holter_report import write_outputs
+from ecgshift.holter.report import write_outputs
 from ecgshift.predictor import EcgShiftModel, default_model_path, load_model
-from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion
+from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion
 
 AF_EXCERPT = SAMPLES / "hecg" / "mitdb219_330s.hea"  # 5 min of record 219 (330–630 s), annotated AF throughout
 SR_EXCERPT = SAMPLES / "hecg" / "mitdb116_0s.hea"  # 5 min of record 116, sinus rhythm
@@ -334,7 +335,7 @@ def test_html_timeline_is_self_contained_and_renders_in_headless_chromium(af_res
 
 def test_predict_decides_a_holter_excerpt_like_the_holter_pipeline(model: EcgShiftModel) -> None:
     from ecgshift.batch import predict_path
-    from ecgshift.rhythm import default_fusion
+    from ecgshift.rhythm.fusion import default_fusion
 
     fusion = default_fusion()
     for excerpt in (AF_EXCERPT, SR_EXCERPT):
@@ -363,7 +364,7 @@ def test_a_fusion_decides_only_recordings_of_at_least_five_minutes(model: EcgShi
 
 def test_predict_survives_a_crashing_rhythm_detector_with_the_chunks_evidence_missing(model: EcgShiftModel, monkeypatch) -> None:
     from ecgshift import batch
-    from ecgshift.rhythm import default_fusion
+    from ecgshift.rhythm.fusion import default_fusion
 
     real = batch.window_rhythm_features
 
@@ -379,7 +380,7 @@ def test_predict_survives_a_crashing_rhythm_detector_with_the_chunks_evidence_mi
 
 def test_predict_reports_a_crashing_rhythm_detector_in_the_problems_column(model: EcgShiftModel, monkeypatch) -> None:
     from ecgshift import batch
-    from ecgshift.rhythm import default_fusion
+    from ecgshift.rhythm.fusion import default_fusion
 
     real = batch.window_rhythm_features
 

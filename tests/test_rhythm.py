@@ -12,8 +12,8 @@ import pytest
 from ecgshift.io.annotations import read_annotations
 from ecgshift.io.wfdb import read_wfdb
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer
-from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, default_fusion, label_ectopic, load_fusion, window_rhythm_features
-from ecgshift.rr import detect_rpeaks
+from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion, default_fusion, label_ectopic, load_fusion, window_rhythm_features
+from ecgshift.rhythm.rr import detect_rpeaks
 from ecgshift.assets import sample_folder
 
 AF_EXCERPT = sample_folder() / "hecg" / "mitdb219_330s.hea"  # annotated AF throughout

@@ -1,4 +1,4 @@
-"""ecgshift.rr (RR-irregularity AF detector) and ecgshift.episodes (episodes, burden, EC57 metrics).
+"""ecgshift.rhythm.rr (RR-irregularity AF detector) and ecgshift.rhythm.episodes (episodes, burden, EC57 metrics).
 
 Unit tests use synthetic RR sequences and hand-made episodes whose expected
 values are worked out in the comments; the integration tests run the default
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgshift.episodes import (
+from ecgshift.rhythm.episodes import (
     Episode,
     burden,
     burden_per_hour,
@@ -27,7 +27,7 @@ from ecgshift.episodes import (
     window_burden,
 )
 from ecgshift.record import Beats, RhythmInterval
-from ecgshift.rr import FEATURE_NAMES, RRAFDetector, RRFeatures, beats_from_signal, detect_af_rr, rr_features, rr_intervals
+from ecgshift.rhythm.rr import FEATURE_NAMES, RRAFDetector, RRFeatures, beats_from_signal, detect_af_rr, rr_features, rr_intervals
 
 FS = 128.0
 
@@ -346,14 +346,14 @@ def test_rpeaks_from_a_mitbih_waveform_feed_the_detector(method):
 
 
 def test_unknown_rpeak_detector_names_the_known_ones():
-    from ecgshift.rr import detect_rpeaks
+    from ecgshift.rhythm.rr import detect_rpeaks
 
     with pytest.raises(KeyError, match="gqrs, neurokit"):
         detect_rpeaks(np.zeros(1000), 100.0, method="pan")
 
 
 def test_flat_signal_has_no_rpeaks_with_either_detector():
-    from ecgshift.rr import detect_rpeaks
+    from ecgshift.rhythm.rr import detect_rpeaks
 
     for method in ("gqrs", "neurokit"):
         assert detect_rpeaks(np.full(3000, 0.2), 100.0, method=method).size == 0

@@ -22,9 +22,9 @@ from ecgshift.assets import asset_path
 from ecgshift.errors import EcgShiftError
 from ecgshift.mixing import draw_mix
 from ecgshift.paths import cache_root
-from ecgshift.report import FIGURE_IDS, assess_findings, write_report
-from ecgshift.sweep import draw_notes, load_sweep_config, plan_cells, run_sweep
-from ecgshift.sweep_eval import auroc, risk_coverage
+from ecgshift.study.report import FIGURE_IDS, assess_findings, write_report
+from ecgshift.study.sweep import draw_notes, load_sweep_config, plan_cells, run_sweep
+from ecgshift.study.evaluation import auroc, risk_coverage
 
 QUICK = asset_path("sweeps", "quick.toml")
 DEFAULT = asset_path("sweeps", "default.toml")
@@ -170,7 +170,7 @@ def test_report_is_self_contained_and_renders_in_a_headless_browser(quick_sweep,
 @pytest.mark.integration
 @pytest.mark.slow
 def test_cli_sweep_resumes_and_report_writes_html(quick_sweep, shared_data: Path, tmp_path: Path) -> None:
-    from ecgshift.cli_sweep import report_command, sweep_command
+    from ecgshift.cli.study import report_command, sweep_command
 
     out, _ = quick_sweep
     app = typer.Typer()

@@ -15,7 +15,7 @@ from ecgshift.plausibility import caller_rate_problem
 from ecgshift.predictor import EcgShiftModel, prediction_quality, prediction_windowing
 from ecgshift.preprocess import choose_lead
 from ecgshift.quality import excluded_note, require_analysable, window_quality
-from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
+from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import concat_windows, stream_chunks
 

@@ -32,7 +32,7 @@ from scipy import signal as sps
 
 from ecgshift import io
 from ecgshift.record import Record
-from ecgshift.rr import detect_rpeaks
+from ecgshift.rhythm.rr import detect_rpeaks
 
 __all__ = ["RateCheckConfig", "RateCheck", "r_wave_width_s", "heart_rate_bpm", "check_sampling_rate", "caller_rate_problem"]
 

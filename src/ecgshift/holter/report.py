@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgshift.holter import HolterResult
+from ecgshift.holter.analysis import HolterResult
 
 __all__ = ["EPISODE_COLUMNS", "episodes_frame", "summary_dict", "summary_row", "write_episodes_csv",
            "write_summary_json", "timeline_figures", "write_timeline_html", "write_outputs"]

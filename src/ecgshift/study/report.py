@@ -1,6 +1,6 @@
 """The modality-mix sweep as ONE self-contained HTML file: figures as base64 PNG, style inline, no script.
 
-:func:`write_report` reads what :func:`ecgshift.sweep.run_sweep` wrote (``results.csv``, ``shift.csv``,
+:func:`write_report` reads what :func:`ecgshift.study.sweep.run_sweep` wrote (``results.csv``, ``shift.csv``,
 ``ood.csv``, ``risk_coverage.csv``, ``methods.csv``, ``cells/*/predictions.csv.gz``) and draws a
 cross-modality heatmap, the tECG-share curve, reliability diagrams, uncertainty distributions and
 risk–coverage curves, with tables. :func:`assess_findings` states, from the numbers, whether the

@@ -4,7 +4,7 @@ A sweep is a TOML file: a ``[sweep]`` table of settings (the fields of :class:`S
 ``[mixes]`` table of ``name = "tecg=…,recg=…,hecg=…"`` (see ``ecgshift/assets/sweeps/default.toml``).
 
 Each cell (mix, seed) trains with :func:`ecgshift.training.fit` into ``<out>/runs/<cell>`` and is
-evaluated by :func:`ecgshift.sweep_eval.evaluate_cell` into ``<out>/cells/<cell>`` (``metrics.csv`` last).
+evaluated by :func:`ecgshift.study.evaluation.evaluate_cell` into ``<out>/cells/<cell>`` (``metrics.csv`` last).
 A finished cell (run folder + metrics) is skipped, so a sweep resumes; a run without metrics is only
 evaluated. Mixes with equal shares run once (other names kept as ``aliases``). Where a modality-class
 pool is smaller than its share, the draw repeats windows and the ``notes`` column says so.
@@ -198,7 +198,7 @@ def _materialize(handle: DataHandle, config: SweepConfig):
     from ecgshift.cache import WindowSet
     from ecgshift.mixing import CLASSES
     from ecgshift.preprocess import HarmonizeConfig
-    from ecgshift.sweep_eval import TestData
+    from ecgshift.study.evaluation import TestData
 
     key = (tuple(sorted(handle.entries.items())), config.max_eval_windows, config.full_mc_windows)
     if key in _DATA:
@@ -281,7 +281,7 @@ def run_cell(cell: Cell, config: SweepConfig, out_dir: str | Path, handle: DataH
 
 def _train_and_evaluate(cell: Cell, config: SweepConfig, out_dir: Path, handle: DataHandle) -> str:
     from ecgshift.predictor import load_model
-    from ecgshift.sweep_eval import evaluate_cell
+    from ecgshift.study.evaluation import evaluate_cell
     from ecgshift.training import TrainConfig, fit
 
     run_dir, cell_dir = _cell_paths(out_dir, cell)
@@ -390,7 +390,7 @@ def _run_ray(cells: list[Cell], config: SweepConfig, out_dir: Path, handle: Data
 def collect_results(out_dir: str | Path, *, config: SweepConfig, cells: list[Cell] | None = None) -> pd.DataFrame:
     """Gather the finished cells into ``results.csv`` (+ ``.parquet`` with pyarrow), ``shift.csv``, ``ood.csv``,
     ``risk_coverage.csv`` and ``methods.csv`` (MC Dropout vs fast MC vs deep ensemble); returns the results."""
-    from ecgshift.sweep_eval import collect_tables
+    from ecgshift.study.evaluation import collect_tables
 
     out_dir = Path(out_dir)
     done = [_cell_paths(out_dir, c)[1] for c in (plan_cells(config) if cells is None else cells)]

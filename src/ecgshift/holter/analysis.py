@@ -11,7 +11,7 @@ Windows are AF when the fused p(AF) ≥ the fusion's threshold (0.5): :class:`ec
 a logistic regression on the network's p(AF) and rhythm evidence of every analysed window — RR
 features of all R-peaks and of the normal-to-normal series after ectopic beats (by QRS morphology)
 are removed, and the share of ectopic beats (:func:`ecgshift.rhythm.window_rhythm_features`; R-peaks by
-:func:`ecgshift.rr.detect_rpeaks`, neurokit2's detector by default — GQRS finds a few more beats but is
+:func:`ecgshift.rhythm.rr.detect_rpeaks`, neurokit2's detector by default — GQRS finds a few more beats but is
 pure Python, ~20x slower). The shipped fusion was fitted on cross-validated MIT-BIH validation
 predictions (``benchmarks/holter_cv.py``); nested in that cross-validation it took window
 specificity from 0.918 to 0.966 (sensitivity 0.988 → 0.981).
@@ -19,7 +19,7 @@ Without a fusion (``fusion=False``), windows are AF when p(AF) ≥ 0.5, unless t
 review and the literature RR rule calls it non-AF (``rr_overrides``). The rhythm evidence is computed
 in a background thread, over each chunk plus ``rr_context_s`` on each side. AF episodes merge AF
 windows across ≤ ``max_gap_s`` (10 s) and keep those ≥ ``min_duration_s`` (30 s, the ESC/HRS clinical
-definition of an AF episode), see :mod:`ecgshift.episodes`. Burden = analysable time inside episodes /
+definition of an AF episode), see :mod:`ecgshift.rhythm.episodes`. Burden = analysable time inside episodes /
 analysable time. A window is ``review`` when its predictive entropy exceeds the model's referral
 threshold (``config.json`` → ``referral.entropy``, the 90th percentile of validation entropy); its
 ``rr_call`` is the literature RR rule's call on it (AF, non-AF, or no call without enough beats).
@@ -38,16 +38,16 @@ import numpy as np
 import pandas as pd
 
 from ecgshift import io
-from ecgshift.episodes import Episode, burden_per_hour, covered_fraction, episodes_from_intervals, episodes_from_windows, window_burden
+from ecgshift.rhythm.episodes import Episode, burden_per_hour, covered_fraction, episodes_from_intervals, episodes_from_windows, window_burden
 from ecgshift.errors import BadInputError
-from ecgshift.holter_evaluation import HolterEvaluation, evaluate_reference
+from ecgshift.holter.evaluation import HolterEvaluation, evaluate_reference
 from ecgshift.io.annotations import read_annotations
 from ecgshift.io.wfdb import read_wfdb, record_base
 from ecgshift.predictor import EcgShiftModel
 from ecgshift.quality import SIGNAL_FAULTS, QualityConfig, window_quality
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
 from ecgshift.record import Record, RhythmInterval
-from ecgshift.rhythm import RHYTHM_FEATURES, RhythmFusion, default_fusion, window_rhythm_features
+from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion, default_fusion, window_rhythm_features
 from ecgshift.windows import window_record
 
 __all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
@@ -102,7 +102,7 @@ class HolterResult:
     ``windows``: one row per window of the grid ``k * window_s`` (the tail shorter than a window is
     ``account.unanalysable_s['tail']``), columns :data:`WINDOW_COLUMNS` (+ ``ref_af_fraction`` with a
     reference); prediction columns are NaN where ``quality != 'ok'``; ``rr_call`` is '' for windows
-    not under review. ``burden_per_hour``: :func:`ecgshift.episodes.burden_per_hour` plus ``unanalysable_s``
+    not under review. ``burden_per_hour``: :func:`ecgshift.rhythm.episodes.burden_per_hour` plus ``unanalysable_s``
     (by window start). ``reference_episodes`` / ``evaluation``: None without a reference.
     """
 

@@ -2,7 +2,7 @@
 
 Pipeline: beats → RR intervals (:func:`rr_intervals`) → per-segment features
 over a window of beats (:func:`rr_features`) → AF probability per segment
-(:class:`RRAFDetector`) → AF episodes (:mod:`ecgshift.episodes`). One call:
+(:class:`RRAFDetector`) → AF episodes (:mod:`ecgshift.rhythm.episodes`). One call:
 :func:`detect_af_rr`.
 
 Features (Dash et al., "Automatic real time detection of atrial fibrillation",
@@ -33,7 +33,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import median_filter
 
-from ecgshift.episodes import Episode, episodes_from_windows
+from ecgshift.rhythm.episodes import Episode, episodes_from_windows
 from ecgshift.record import Beats
 
 __all__ = [
@@ -374,7 +374,7 @@ def detect_af_rr(
     literature rule). ``normal_only`` drops the intervals next to ectopic
     beats when the beats carry labels; beats from :func:`beats_from_signal`
     are all 'N', so it changes nothing for them. Episode rules (``max_gap_s``, ``min_duration_s``) are
-    those of :func:`ecgshift.episodes.episodes_from_windows`.
+    those of :func:`ecgshift.rhythm.episodes.episodes_from_windows`.
     """
     det = detector if detector is not None else RRAFDetector()
     feats = rr_features(rr_intervals(beats, normal_only=normal_only), window_beats=det.window_beats, step_beats=det.step_beats)

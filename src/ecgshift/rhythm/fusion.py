@@ -7,7 +7,7 @@ the RR series irregular, but they also look different: a beat whose QRS does not
 QRS of its neighbours is labelled ectopic ('V') and the intervals next to it are dropped, which
 leaves the normal-to-normal (NN) series regular in sinus rhythm with ectopy and irregular in AF
 (whose conducted beats share one morphology). The fused probability is a logistic regression on the
-network's logit p(AF), the RR features of all beats and of the NN series (:data:`ecgshift.rr.FEATURE_NAMES`)
+network's logit p(AF), the RR features of all beats and of the NN series (:data:`ecgshift.rhythm.rr.FEATURE_NAMES`)
 and the share of ectopic beats; it is fitted on validation predictions (see
 ``benchmarks/holter_cv.py --write-fusion``) and shipped as ``assets/holter_fusion.json``.
 """
@@ -22,7 +22,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ecgshift.record import Beats
-from ecgshift.rr import FEATURE_NAMES, RRAFDetector, detect_rpeaks, rr_features, rr_intervals, transform_features
+from ecgshift.rhythm.rr import FEATURE_NAMES, RRAFDetector, detect_rpeaks, rr_features, rr_intervals, transform_features
 
 __all__ = ["RHYTHM_FEATURES", "RhythmFusion", "label_ectopic", "window_rhythm_features", "default_fusion", "load_fusion"]
 

@@ -48,7 +48,7 @@ def sweep_command(
 ) -> None:
     """Train a grid of modality mixes × seeds and evaluate every run on every modality's test split."""
     from ecgshift.paths import cache_root
-    from ecgshift.sweep import load_sweep_config, plan_cells, run_sweep
+    from ecgshift.study.sweep import load_sweep_config, plan_cells, run_sweep
 
     if workers < 1:
         raise EcgShiftError(f"--workers must be at least 1, not {workers}")
@@ -87,7 +87,7 @@ def report_command(
     out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write (self-contained)."),
 ) -> None:
     """Write the sweep's self-contained HTML report and print the reference findings."""
-    from ecgshift.report import assess_findings, write_report
+    from ecgshift.study.report import assess_findings, write_report
 
     if not results.is_dir():
         raise EcgShiftError(f"{results}: results folder not found")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ecgshift.episodes import Episode, EpisodeMetrics, episode_metrics, window_burden
+from ecgshift.rhythm.episodes import Episode, EpisodeMetrics, episode_metrics, window_burden
 
 __all__ = ["HolterEvaluation", "evaluate_reference"]
 
@@ -15,7 +15,7 @@ __all__ = ["HolterEvaluation", "evaluate_reference"]
 class HolterEvaluation:
     """Against reference rhythm annotations: windows AF (≥ 90 % annotated AF) vs non-AF (≤ 10 %), analysable only.
 
-    Windows in between are ``n_mixed`` and not scored. Episode measures: :func:`ecgshift.episodes.episode_metrics`
+    Windows in between are ``n_mixed`` and not scored. Episode measures: :func:`ecgshift.rhythm.episodes.episode_metrics`
     (reference episodes ≥ ``min_duration_s`` count for episode sensitivity). Burdens are over analysable time.
     """
 

@@ -283,7 +283,7 @@ def predict_command(
     """Predict AF vs SR with uncertainty, predicted modality and shift score for each recording."""
     from ecgshift.batch import collect_inputs, predict_paths
     from ecgshift.predictor import load_model
-    from ecgshift.rhythm import default_fusion
+    from ecgshift.rhythm.fusion import default_fusion
 
     model = load_model(model_dir)
     inputs = collect_inputs(paths)
@@ -338,7 +338,7 @@ def demo_command(
 
     from ecgshift.batch import predict_paths
     from ecgshift.predictor import load_model
-    from ecgshift.rhythm import default_fusion
+    from ecgshift.rhythm.fusion import default_fusion
 
     folder = _sample_root()
     manifest = pd.read_csv(folder / "manifest.csv", dtype=str, keep_default_na=False)
@@ -355,8 +355,8 @@ def demo_command(
 
 def _register_plugins() -> None:
     """Commands defined in their own modules (each imports its heavy dependencies lazily)."""
-    from ecgshift.cli_holter import holter_command
-    from ecgshift.cli_sweep import report_command, sweep_command
+    from ecgshift.cli.holter import holter_command
+    from ecgshift.cli.study import report_command, sweep_command
 
     app.command("holter")(holter_command)
     app.command("sweep")(sweep_command)

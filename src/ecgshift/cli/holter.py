@@ -38,7 +38,7 @@ def analyse_to_folder(path: Path, folder: Path, *, model, config, reference: Opt
                       on_chunk: Optional[Callable[[float, float], None]] = None) -> dict:
     """Analyse one recording and write its three files; the returned row says done / rejected / error."""
     from ecgshift.holter import analyse_holter
-    from ecgshift.holter_report import summary_row, write_outputs
+    from ecgshift.holter.report import summary_row, write_outputs
 
     base = {"record": folder.name, "path": str(path)}
     try:

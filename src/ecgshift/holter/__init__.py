@@ -1,0 +1,21 @@
+"""Holter analysis: a long recording → per-window predictions → AF episodes, burden, review flags.
+
+``analysis`` (the analysis and its decision rule), ``evaluation`` (against reference annotations),
+``report`` (episodes.csv, summary.json, the HTML timeline).
+"""
+
+from ecgshift.holter.analysis import (
+    QUALITY_REASONS,
+    WINDOW_COLUMNS,
+    HolterConfig,
+    HolterEvaluation,
+    HolterResult,
+    TimeAccount,
+    analyse_holter,
+    decide,
+    evaluate_reference,
+    redecide,
+)
+
+__all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
+           "analyse_holter", "decide", "redecide", "evaluate_reference"]
