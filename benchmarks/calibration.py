@@ -33,7 +33,7 @@ from ecgshift.uncertainty import fit_temperature  # noqa: E402
 def _scored(model, windows) -> dict:
     """Per window: MC-Dropout logit samples at T = 1, the deterministic logit, label, record and split group."""
     part = windows.split("val")
-    passes = mc_passes(model.net, np.asarray(part.x, np.float32), T=20, fast=True, temperature=1.0)
+    passes = mc_passes(model.net, np.asarray(part.x, np.float32), mc=20, mc_scope="head", temperature=1.0)
     p = np.clip(passes.samples[..., 1].astype(np.float64), 1e-7, 1 - 1e-7)
     records = part.table.record_id.astype(str).to_numpy()
     return {"z": np.log(p) - np.log1p(-p), "logit": passes.logits[:, 1] - passes.logits[:, 0],
@@ -63,7 +63,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.model)
-    mix = parse_mix(model.config["mix"])
+    mix = parse_mix(model.config.mix)
     data = {m: _scored(model, ws) for m, ws in predicted_windows(args).items()}
     names = list(data)
     rng = np.random.default_rng(args.seed)

@@ -114,7 +114,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from ecgshift.holter import analysis as holter
+    from ecgshift import pipeline
     from ecgshift.holter import HolterConfig, analyse_holter
     from ecgshift.holter.report import summary_dict, write_outputs
     from ecgshift.predictor import EcgShiftModel, load_model
@@ -131,7 +131,7 @@ def child(args: argparse.Namespace) -> None:
                 spent[key] += time.perf_counter() - t0
         return wrapper
 
-    holter._rhythm = timed(holter._rhythm, "rr")
+    pipeline._rhythm_features = timed(pipeline._rhythm_features, "rr")
     EcgShiftModel.predict_windows = timed(EcgShiftModel.predict_windows, "model")
     out = Path(args.child_out)
     out.mkdir(parents=True, exist_ok=True)
@@ -139,7 +139,7 @@ def child(args: argparse.Namespace) -> None:
     for label, fast, reference in [(x.split(":")[0], x.split(":")[1] == "fast", x.split(":")[2] or None) for x in args.runs]:
         spent.update(model=0.0, rr=0.0)
         t0 = time.perf_counter()
-        result = analyse_holter(args.child_record, model=model, config=HolterConfig(mc=20, fast=fast), reference=reference)
+        result = analyse_holter(args.child_record, model=model, config=HolterConfig(mc=20, mc_scope="head" if fast else "full"), reference=reference)
         wall = time.perf_counter() - t0
         report[label] = {"wall_s": wall, "model_s": spent["model"], "rr_s": spent["rr"], "n_windows": len(result.windows),
                          "n_review": int(result.windows.review.sum()), "summary": summary_dict(result)}

@@ -73,7 +73,7 @@ FIT_COLUMNS = ("quality", "p_af", "ref_af_fraction")
 
 def analyse_records(model, records: list[Path]) -> list:
     """``analyse_holter`` results (no fusion; decisions are redone per protocol with ``redecide``)."""
-    return [analyse_holter(path, model=model, config=HolterConfig(mc=20, fusion=False), reference="atr") for path in records]
+    return [analyse_holter(path, model=model, config=HolterConfig(mc=20, decision="network"), reference="atr") for path in records]
 
 
 def fusion_rows(results: list) -> pd.DataFrame:

@@ -45,7 +45,7 @@ SCORES = ("mutual_info", "entropy", "mahalanobis_trunk", "mahalanobis_modality",
 def _scores(model, x: np.ndarray, trained: list[str], reference: dict | None = None) -> dict[str, np.ndarray]:
     from ecgshift.inference import deterministic
 
-    pred = model.predict_windows(x, mc=20, fast=True)
+    pred = model.predict_windows(x, mc=20, mc_scope="head")
     passes = deterministic(model.net, x)
     probs = torch.softmax(torch.from_numpy(passes.modality_logits), -1).numpy()
     cols = [MODALITY_CLASSES.index(m) for m in trained]

@@ -29,7 +29,7 @@ def evaluate(model, sets, split: str = "val", mc: int = 20) -> dict:
     out = {}
     for modality, ws in sets.items():
         everything = ws.split(split)
-        pred_all = model.predict_windows(np.asarray(everything.x), mc=mc, fast=True)
+        pred_all = model.predict_windows(np.asarray(everything.x), mc=mc, mc_scope="head")
         out[f"{modality}_other_spec"] = other_rhythm_specificity(pred_all.p_af, everything.table, modality)[0]
         keep = everything.table.label.isin(["AF", "SR"]).to_numpy()
         part = everything.subset(keep)

@@ -19,7 +19,7 @@ from ecgshift import io
 from ecgshift.cli import app
 from ecgshift.errors import EcgShiftError
 
-DOCUMENTED_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_p", "p_af", "label",
+DOCUMENTED_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_share", "p_af", "label",
                       "entropy", "mutual_info", "shift_score", "refer", "n_windows")
 GOOD = {"A00002": 5, "00009_lr": 1, "mitdb116_0s": 30}  # bundled record → number of 10-s windows
 STRIDE_S = {"A00002": 5.0, "00009_lr": 10.0, "mitdb116_0s": 10.0}  # under 5 min: windows overlap by half
@@ -81,9 +81,9 @@ def test_predict_gives_one_row_per_input_with_reasons_for_the_rejected(run: Path
     frame = _predict(run, inputs, tmp_path / "p.csv")
     folder, _ = inputs
     assert len(frame) == len(GOOD) + len(BAD)
-    ok = frame[frame.status == "ok"]
+    ok = frame[frame.status == "done"]
     assert sorted(ok.record) == sorted(GOOD)
-    rejected = frame[frame.status != "ok"]
+    rejected = frame[frame.status != "done"]
     assert rejected.status.str.startswith("rejected: ").all()
     reasons = {_bad_key(p, folder): s for p, s in zip(rejected.path, rejected.status)}
     assert set(reasons) == set(BAD)
@@ -96,15 +96,15 @@ def test_predict_rows_have_the_documented_columns_and_valid_values(run: Path, in
     frame = _predict(run, inputs, tmp_path / "p.csv")
     assert list(frame.columns[:6]) == list(DOCUMENTED_COLUMNS[:6])
     assert set(DOCUMENTED_COLUMNS) <= set(frame.columns)
-    ok = frame[frame.status == "ok"].set_index("record")
+    ok = frame[frame.status == "done"].set_index("record")
     assert ok.p_af.between(0, 1).all()
     assert (ok.mutual_info >= 0).all() and (ok.entropy >= 0).all()
     assert set(ok.predicted_modality) <= {"recg", "tecg", "hecg"}
-    assert ok.modality_p.between(0, 1).all()
+    assert ok.modality_share.between(0, 1).all()
     assert set(ok.label) <= {"AF", "SR"}
     assert ok.n_windows.to_dict() == GOOD
     assert (frame.given_modality == "unknown").all()
-    assert frame[frame.status != "ok"].p_af.isna().all()
+    assert frame[frame.status != "done"].p_af.isna().all()
 
 
 def test_predict_records_the_given_modality(run: Path, inputs, tmp_path: Path) -> None:
@@ -117,21 +117,21 @@ def test_predict_windows_gives_one_row_per_window_with_its_start(run: Path, inpu
     assert "start_s" in frame
     assert len(frame) == sum(GOOD.values()) + len(BAD)
     for record, n in GOOD.items():
-        rows = frame[(frame.record == record) & (frame.status == "ok")]
+        rows = frame[(frame.record == record) & (frame.status == "done")]
         np.testing.assert_allclose(rows.start_s, np.arange(n) * STRIDE_S[record])
         assert rows.p_af.between(0, 1).all()
-    assert frame[frame.status != "ok"].start_s.isna().all()
+    assert frame[frame.status != "done"].start_s.isna().all()
 
 
 def test_predict_says_which_rule_decided_and_no_rhythm_leaves_it_to_the_network(run: Path, inputs, tmp_path: Path) -> None:
     fused = _predict(run, inputs, tmp_path / "p.csv").set_index("record")
-    assert fused.decided_by[fused.status == "ok"].to_dict() == {"A00002": "network", "00009_lr": "network", "mitdb116_0s": "network+rhythm"}
-    assert fused.decided_by[fused.status != "ok"].isna().all()
+    assert fused.decided_by[fused.status == "done"].to_dict() == {"A00002": "network", "00009_lr": "network", "mitdb116_0s": "network+rhythm"}
+    assert fused.decided_by[fused.status != "done"].isna().all()
     assert fused.p_af_network.notna().to_dict() == {k: k == "mitdb116_0s" for k in fused.index}
     plain = _predict(run, inputs, tmp_path / "n.csv", "--no-rhythm").set_index("record")
-    assert set(plain.decided_by[plain.status == "ok"]) == {"network"} and plain.p_af_network.isna().all()
+    assert set(plain.decided_by[plain.status == "done"]) == {"network"} and plain.p_af_network.isna().all()
     assert plain.loc["mitdb116_0s", "p_af"] == pytest.approx(fused.loc["mitdb116_0s", "p_af_network"], abs=1e-4)
-    ok = fused[fused.status == "ok"]
+    ok = fused[fused.status == "done"]
     assert ok.af_window_fraction.between(0, 1).all() and ok.loc["00009_lr", "af_window_fraction"] in (0.0, 1.0)
 
 
@@ -148,7 +148,7 @@ def test_annotation_only_records_are_rejected_as_having_no_ecg_signal(run: Path,
 
 def test_predict_full_mc_also_writes_every_row(run: Path, inputs, tmp_path: Path) -> None:
     frame = _predict(run, inputs, tmp_path / "p.csv", "--full-mc")
-    assert len(frame) == len(GOOD) + len(BAD) and (frame.status == "ok").sum() == len(GOOD)
+    assert len(frame) == len(GOOD) + len(BAD) and (frame.status == "done").sum() == len(GOOD)
 
 
 def test_predict_with_every_input_rejected_still_writes_the_documented_columns(run: Path, inputs, tmp_path: Path) -> None:
@@ -263,4 +263,4 @@ def test_demo_predicts_every_bundled_recording(tmp_path: Path) -> None:
     assert result.exit_code == 0, (result.output, result.exception)
     frame = pd.read_csv(out)
     assert len(frame) == len(manifest())
-    assert (frame.status == "ok").all()
+    assert (frame.status == "done").all()

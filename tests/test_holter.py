@@ -7,6 +7,7 @@ import dataclasses
 
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,13 @@ import wfdb
 from typer.testing import CliRunner
 
 from _sample_runs import SAMPLES, train_tiny
-from ecgshift import io
+from ecgshift import io, pipeline
+from ecgshift import windows as windows_module
+from ecgshift.checkpoint import Referral
 from ecgshift.holter import analysis as holter
-from ecgshift.cli.holter import SUMMARY_FILE, holter_command
+from ecgshift.pipeline import PipelineConfig
+from ecgshift.cli.holter import holter_command
+from ecgshift.holter.batch import SUMMARY_FILE
 from ecgshift.errors import BadInputError, EcgShiftError
 from ecgshift.holter import QUALITY_REASONS, HolterConfig, analyse_holter
 from ecgshift.holter.report import write_outputs
@@ -29,7 +34,7 @@ from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion
 AF_EXCERPT = SAMPLES / "hecg" / "mitdb219_330s.hea"  # 5 min of record 219 (330–630 s), annotated AF throughout
 SR_EXCERPT = SAMPLES / "hecg" / "mitdb116_0s.hea"  # 5 min of record 116, sinus rhythm
 HAS_DEFAULT_MODEL = (default_model_path() / "config.json").exists()
-NO_RR = HolterConfig(rr_second_opinion=False)
+NO_RR = HolterConfig(rhythm=False)
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -146,31 +151,31 @@ def test_window_pinned_to_the_adc_rail_is_unanalysable_with_reason_saturated(mod
 
 
 def test_chunk_failing_mid_way_marks_only_its_span_unreadable(model: EcgShiftModel, monkeypatch) -> None:
-    real = holter._read_chunk
+    real = windows_module.read_span
 
-    def flaky(path, reader, start_s, end_s):
-        if start_s >= 95.0 and end_s <= 205.0 + 1e-6:
-            raise BadInputError(path, "simulated read failure")
-        return real(path, reader, start_s, end_s)
+    def flaky(source, start_s, end_s, **kwargs):
+        if 95.0 - 1e-6 <= start_s < 100.0:  # the chunk of windows 100-200 s (read from 95 s: its filter margin)
+            raise BadInputError(source, "simulated read failure")
+        return real(source, start_s, end_s, **kwargs)
 
-    monkeypatch.setattr(holter, "_read_chunk", flaky)
-    result = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(chunk_s=100, rr_second_opinion=False))
+    monkeypatch.setattr(windows_module, "read_span", flaky)
+    result = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(chunk_s=100, rhythm=False))
     w = result.windows
     assert (w.quality[(w.start_s >= 100) & (w.start_s < 200)] == "unreadable").all()
     assert (w.quality[(w.start_s < 100) | (w.start_s >= 200)] == "ok").all()
-    assert len(result.problems) == 1 and "simulated read failure" in result.problems[0]
+    assert result.problems == ("10 of 30 windows not analysed: 10 unreadable", "100-200 s unreadable: simulated read failure")
     assert result.account.unanalysable_s["unreadable"] == 100.0
 
 
 def test_a_failing_rhythm_detector_costs_the_evidence_of_its_chunk_not_the_recording(model: EcgShiftModel, monkeypatch) -> None:
-    real = holter._rhythm
+    real = pipeline._rhythm_features
 
     def flaky(harm, starts, **kwargs):
         if starts[0] >= 100.0 and starts[0] < 200.0:
             raise RuntimeError("simulated detector crash")
         return real(harm, starts, **kwargs)
 
-    monkeypatch.setattr(holter, "_rhythm", flaky)
+    monkeypatch.setattr(pipeline, "_rhythm_features", flaky)
     result = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(chunk_s=100, mc=2))
     w = result.windows.set_index("start_s")
     assert (w.quality == "ok").all() and w.p_af_fused.notna().all()  # every window still decided
@@ -180,7 +185,7 @@ def test_a_failing_rhythm_detector_costs_the_evidence_of_its_chunk_not_the_recor
 
 def test_review_windows_get_the_rr_detectors_second_opinion(model_dir: Path) -> None:
     always = load_model(model_dir)
-    always.referral = {**always.referral, "entropy": -1.0}  # every window above the review threshold
+    always.config = dataclasses.replace(always.config, referral=Referral(entropy=-1.0))  # every window above the review threshold
     w = analyse_holter(AF_EXCERPT, model=always, config=HolterConfig(mc=5)).windows
     assert w.review.all() and set(w.rr_call) <= {"AF", "non-AF", "no call"}
     called = w[w.rr_call != "no call"]
@@ -188,7 +193,7 @@ def test_review_windows_get_the_rr_detectors_second_opinion(model_dir: Path) -> 
 
 
 def _regular_rhythm(harm, starts, **kwargs) -> pd.DataFrame:
-    """Rhythm evidence of a perfectly regular sinus rhythm for every window (a stub for ``holter._rhythm``)."""
+    """Rhythm evidence of a perfectly regular sinus rhythm for every window (a stub for ``pipeline._rhythm_features``)."""
     f = pd.DataFrame({name: np.full(starts.size, 0.0) for name in RHYTHM_FEATURES})
     return f.assign(rr_nrmssd=0.02, nn_nrmssd=0.02, rr_madsd_ratio=0.01, nn_madsd_ratio=0.01, rr_tpr=0.3, nn_tpr=0.3,
                     rr_shannon_entropy=0.3, nn_shannon_entropy=0.3, n_beats=12, rr_p_af=0.1)
@@ -196,15 +201,15 @@ def _regular_rhythm(harm, starts, **kwargs) -> pd.DataFrame:
 
 def test_without_fusion_an_uncertain_af_call_is_withdrawn_when_the_rr_rule_says_non_af(model_dir: Path, monkeypatch) -> None:
     always = load_model(model_dir)
-    always.referral = {**always.referral, "entropy": -1.0}  # every window under review
+    always.config = dataclasses.replace(always.config, referral=Referral(entropy=-1.0))  # every window under review
     monkeypatch.setattr(always, "predict_windows", _all_af(always.predict_windows))
-    monkeypatch.setattr(holter, "_rhythm", _regular_rhythm)
-    overridden = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2, fusion=False))
-    kept = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2, fusion=False, rr_overrides=False))
+    monkeypatch.setattr(pipeline, "_rhythm_features", _regular_rhythm)
+    overridden = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2, decision="network"))
+    kept = analyse_holter(SR_EXCERPT, model=always, config=HolterConfig(mc=2, decision="network", rr_overrides=False))
     ok = overridden.windows.quality == "ok"
     assert (overridden.windows.p_af[ok] >= 0.5).all() and (overridden.windows.rr_call[ok] == "non-AF").all()
     assert not overridden.windows.is_af.any() and not overridden.episodes
-    assert kept.windows.is_af[ok].all() and kept.episodes and kept.fusion is None
+    assert kept.windows.is_af[ok].all() and kept.episodes and kept.decision == "network"
 
 
 def _constant_fusion(logit: float) -> RhythmFusion:
@@ -217,7 +222,7 @@ def test_the_fusion_makes_the_decision_and_redecide_replays_it_without_the_model
     model = load_model(model_dir)
     never = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(mc=2), fusion=_constant_fusion(-5.0))
     ok = never.windows.quality == "ok"
-    assert never.fusion == "rhythm fusion" and not never.windows.is_af.any() and not never.episodes
+    assert never.decision == "fusion" and not never.windows.is_af.any() and not never.episodes
     assert np.allclose(never.windows.p_af_fused[ok], 1 / (1 + np.exp(5.0)))
     always = holter.redecide(never, fusion=_constant_fusion(5.0))
     assert always.windows.is_af[ok].all() and always.burden_pct == pytest.approx(100.0)
@@ -228,7 +233,7 @@ def test_the_shipped_fusion_keeps_af_on_the_af_excerpt_and_sinus_on_the_sinus_ex
     model = load_model(model_dir)
     af = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(mc=5), reference="atr")
     sr = analyse_holter(SR_EXCERPT, model=model, config=HolterConfig(mc=5), reference="atr")
-    assert af.fusion == sr.fusion == "rhythm fusion"
+    assert af.decision == sr.decision == "fusion"
     assert af.evaluation.window_sensitivity >= 0.9 and sr.evaluation.window_specificity >= 0.9
 
 
@@ -333,32 +338,38 @@ def test_html_timeline_is_self_contained_and_renders_in_headless_chromium(af_res
 # ---------------------------------------------------------------- predict on Holter-like recordings
 
 
-def test_predict_decides_a_holter_excerpt_like_the_holter_pipeline(model: EcgShiftModel) -> None:
+@pytest.mark.parametrize("recording", [AF_EXCERPT, SAMPLES / "tecg" / "A00005.hea"], ids=["holter-excerpt", "short-record"])
+def test_api_predict_and_holter_give_the_same_p_af_and_decision_for_the_same_windows(model: EcgShiftModel, recording: Path) -> None:
     from ecgshift.batch import predict_path
     from ecgshift.rhythm.fusion import default_fusion
 
-    fusion = default_fusion()
-    for excerpt in (AF_EXCERPT, SR_EXCERPT):
-        by_holter = analyse_holter(excerpt, model=model, config=HolterConfig(mc=5))
-        by_predict = predict_path(model, excerpt, mc=5, fast=True, fusion=fusion).predictions
-        assert by_predict.decided_by == "network+rhythm"
-        ok = (by_holter.windows.quality == "ok").to_numpy()
-        np.testing.assert_allclose(by_predict.start_s, by_holter.windows.start_s)
-        agree = (by_predict.p_af[ok] >= fusion.threshold) == by_holter.windows.is_af.to_numpy()[ok]
-        assert agree.mean() >= 0.95, (excerpt.name, agree.mean())
-        assert np.abs(by_predict.p_af[ok] - by_holter.windows.p_af_fused.to_numpy()[ok]).max() < 0.1
+    by_holter = analyse_holter(recording, model=model, config=HolterConfig(mc=5)).windows
+    by_predict = predict_path(model, recording, config=PipelineConfig(mc=5), fusion=default_fusion()).predictions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_api = model.predict(io.read(recording), mc=5)
+    np.testing.assert_array_equal(by_api.start_s, by_predict.start_s)
+    np.testing.assert_allclose(by_api.p_af, by_predict.p_af, atol=1e-6)  # the API applies the fusion as predict does
+    assert by_api.decided_by == by_predict.decided_by == ("network+rhythm" if recording == AF_EXCERPT else "network")
+    h = by_holter[by_holter.quality == "ok"].set_index("start_s")
+    shared = np.isin(by_predict.start_s, h.index)  # a short record: predict's windows overlap by half, holter's do not
+    assert shared.sum() == len(h) >= 2
+    decided_by_holter = np.where(h.p_af_fused.isna(), h.p_af, h.p_af_fused).astype(float)
+    np.testing.assert_allclose(by_predict.p_af[shared], decided_by_holter, atol=1e-6)
+    np.testing.assert_array_equal(by_predict.label[shared] == "AF", h.is_af.to_numpy(bool))
+    assert (h.decided_by == by_predict.decided_by).all()
 
 
 def test_a_fusion_decides_only_recordings_of_at_least_five_minutes(model: EcgShiftModel) -> None:
     from ecgshift.batch import RHYTHM_MIN_S, predict_path
 
     never = _constant_fusion(-5.0)
-    long = predict_path(model, SR_EXCERPT, mc=2, fast=True, fusion=never).predictions  # 300 s
+    long = predict_path(model, SR_EXCERPT, config=PipelineConfig(mc=2), fusion=never).predictions  # 300 s
     assert io.info(SR_EXCERPT).duration_s >= RHYTHM_MIN_S and long.decided_by == "network+rhythm"
     np.testing.assert_allclose(long.p_af, 1 / (1 + np.exp(5.0)))
-    plain = predict_path(model, SR_EXCERPT, mc=2, fast=True).predictions
+    plain = predict_path(model, SR_EXCERPT, config=PipelineConfig(mc=2)).predictions
     np.testing.assert_allclose(long.p_af_network, plain.p_af, atol=1e-4)  # the network's own p(AF) is kept
-    short = predict_path(model, SAMPLES / "tecg" / "A00005.hea", mc=2, fast=True, fusion=never).predictions
+    short = predict_path(model, SAMPLES / "tecg" / "A00005.hea", config=PipelineConfig(mc=2), fusion=never).predictions
     assert short.decided_by == "network" and short.p_af_network is None and (short.p_af > 0.5).any()
 
 
@@ -366,15 +377,15 @@ def test_predict_survives_a_crashing_rhythm_detector_with_the_chunks_evidence_mi
     from ecgshift import batch
     from ecgshift.rhythm.fusion import default_fusion
 
-    real = batch.window_rhythm_features
+    real = pipeline.window_rhythm_features
 
     def flaky(signal, fs, starts, **kwargs):
         if starts[0] >= 100.0 and starts[0] < 200.0:
             raise RuntimeError("simulated detector crash")
         return real(signal, fs, starts, **kwargs)
 
-    monkeypatch.setattr(batch, "window_rhythm_features", flaky)
-    pred = batch.predict_path(model, AF_EXCERPT, mc=2, fast=True, fusion=default_fusion(), chunk_s=100).predictions
+    monkeypatch.setattr(pipeline, "window_rhythm_features", flaky)
+    pred = batch.predict_path(model, AF_EXCERPT, config=PipelineConfig(mc=2, chunk_s=100), fusion=default_fusion()).predictions
     assert pred.decided_by == "network+rhythm" and len(pred) == 30 and np.isfinite(pred.p_af).all()
 
 
@@ -382,15 +393,15 @@ def test_predict_reports_a_crashing_rhythm_detector_in_the_problems_column(model
     from ecgshift import batch
     from ecgshift.rhythm.fusion import default_fusion
 
-    real = batch.window_rhythm_features
+    real = pipeline.window_rhythm_features
 
     def flaky(signal, fs, starts, **kwargs):
         if 100.0 <= starts[0] < 200.0:
             raise RuntimeError("simulated detector crash")
         return real(signal, fs, starts, **kwargs)
 
-    monkeypatch.setattr(batch, "window_rhythm_features", flaky)
-    result = batch.predict_path(model, AF_EXCERPT, mc=2, fast=True, fusion=default_fusion(), chunk_s=100)
+    monkeypatch.setattr(pipeline, "window_rhythm_features", flaky)
+    result = batch.predict_path(model, AF_EXCERPT, config=PipelineConfig(mc=2, chunk_s=100), fusion=default_fusion())
     assert result.problems == ("100-200 s: no rhythm evidence (RuntimeError: simulated detector crash)",)
-    frame = batch.predict_paths(model, [AF_EXCERPT], mc=2, fusion=default_fusion())
-    assert frame.loc[0, "status"] == "ok" and frame.loc[0, "problems"] == ""  # real detector, whole record: no problems
+    frame = batch.predict_paths(model, [AF_EXCERPT], config=PipelineConfig(mc=2), fusion=default_fusion())
+    assert frame.loc[0, "status"] == "done" and frame.loc[0, "problems"] == ""  # real detector, whole record: no problems

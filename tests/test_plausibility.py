@@ -60,8 +60,8 @@ def test_predict_names_a_wrong_fs_in_problems_and_refers_the_record(model: EcgSh
     path = _csv(tmp_path)
     right = predict_paths(model, [path], mc=2, fs=300.0).iloc[0]
     wrong = predict_paths(model, [path], mc=2, fs=1500.0).iloc[0]
-    assert right.status == "ok" and not right.refer and (pd.isna(right.problems) or right.problems == "")
-    assert wrong.status == "ok" and wrong.refer
+    assert right.status == "done" and not right.refer and (pd.isna(right.problems) or right.problems == "")
+    assert wrong.status == "done" and wrong.refer
     assert wrong.problems.startswith("sampling rate 1500 Hz may be too high")
     windows = predict_paths(model, [path], mc=2, fs=60.0, windows=True)
     assert windows.refer.all() and windows.problems.str.contains("60 Hz may be too low").all()

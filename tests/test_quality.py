@@ -78,12 +78,12 @@ def test_predict_leaves_out_gap_windows_and_says_how_many(model: EcgShiftModel, 
     signal[int(10 * FS) : int(20 * FS)] = np.nan
     path = _write(tmp_path, "gap", signal)
     row = predict_paths(model, [path], mc=3).iloc[0]
-    assert row.status == "ok" and row.n_windows == 2
+    assert row.status == "done" and row.n_windows == 2
     assert "3 of 5 windows not analysed: 3 gap" in row.problems
     windows = predict_paths(model, [path], mc=3, windows=True)
-    assert list(windows.status) == ["ok", "excluded: gap", "excluded: gap", "excluded: gap", "ok"]
+    assert list(windows.status) == ["done", "excluded: gap", "excluded: gap", "excluded: gap", "done"]
     assert list(windows.start_s) == [0.0, 5.0, 10.0, 15.0, 20.0]
-    assert windows.p_af[windows.status != "ok"].isna().all() and windows.p_af[windows.status == "ok"].between(0, 1).all()
+    assert windows.p_af[windows.status != "done"].isna().all() and windows.p_af[windows.status == "done"].between(0, 1).all()
 
 
 def test_predict_rejects_a_recording_pinned_to_its_rails_with_the_reason(model: EcgShiftModel, tmp_path: Path) -> None:

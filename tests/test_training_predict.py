@@ -112,7 +112,7 @@ def test_shift_score_is_the_modality_feature_density_fitted_on_the_training_moda
     tensors = _tensors(run)
     assert tensors["extra.modality_density_means"].shape[0] == 3  # one class per training modality
     x = np.asarray(sample_window_sets()["hecg"].x[:4])
-    passes = mc_passes(model.net, x, T=1)
+    passes = mc_passes(model.net, x, mc=1)
     expected = model.modality_density.score(passes.modality_features)
     assert np.allclose(model.predict_windows(x, mc=1).shift_score, expected)
     assert not np.allclose(expected, model.density.score(passes.features))
@@ -287,9 +287,9 @@ def test_head_dropout_fast_and_full_mc_give_the_same_samples(model: EcgShiftMode
 
     x = window_record(holter_record, config=model.harmonize).x
     torch.manual_seed(123)
-    fast = mc_passes(model.net, x, T=8, fast=True, temperature=model.temperature)
+    fast = mc_passes(model.net, x, mc=8, mc_scope="head", temperature=model.temperature)
     torch.manual_seed(123)
-    full = mc_passes(model.net, x, T=8, fast=False, temperature=model.temperature)
+    full = mc_passes(model.net, x, mc=8, mc_scope="full", temperature=model.temperature)
     assert fast.samples.shape == (8, len(x), 2)
     assert not np.allclose(fast.samples[0], fast.samples[1]), "no dropout sampling happened"
     np.testing.assert_allclose(fast.samples, full.samples, atol=1e-6)
@@ -308,26 +308,26 @@ def test_fast_mc_runs_the_trunk_once_and_full_mc_once_per_pass(model: EcgShiftMo
         return original(batch)
 
     monkeypatch.setattr(backbone, "forward_features", counting)
-    mc_passes(model.net, x, T=6, fast=True)
+    mc_passes(model.net, x, mc=6, mc_scope="head")
     assert calls == [len(x)]  # the deterministic pass only
     calls.clear()
-    mc_passes(model.net, x, T=6, fast=False)
+    mc_passes(model.net, x, mc=6, mc_scope="full")
     assert calls == [len(x)] * 7  # deterministic pass + one per MC pass
 
 
 def test_all_dropout_fast_and_full_mc_differ_but_mostly_agree_on_the_decision(run_all: Path, holter_record) -> None:
     model = load_model(run_all)
     torch.manual_seed(0)
-    fast = model.predict(holter_record, mc=20, fast=True)
+    fast = model.predict(holter_record, mc=20, mc_scope="head")
     torch.manual_seed(0)
-    full = model.predict(holter_record, mc=20, fast=False)
+    full = model.predict(holter_record, mc=20, mc_scope="full")
     assert not np.allclose(fast.p_af, full.p_af, atol=1e-6), "trunk dropout had no effect on the full path"
     assert np.mean(fast.label == full.label) >= 0.8
     assert np.abs(fast.p_af - full.p_af).mean() < 0.1
 
 
 def test_mc_dropout_leaves_the_loaded_network_in_eval_mode(model: EcgShiftModel, holter_record) -> None:
-    model.predict(holter_record, mc=4, fast=False)
+    model.predict(holter_record, mc=4, mc_scope="full")
     assert not any(m.training for m in model.net.modules())
 
 
@@ -343,7 +343,7 @@ def test_load_run_never_unpickles(run: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(pickle, "loads", refuse)
     monkeypatch.setattr(pickle, "Unpickler", refuse)
     net, config, extra = load_run(run)
-    assert not net.training and config["format"] == FORMAT and "density_means" in extra
+    assert not net.training and config.model == "resnet1d" and "density_means" in extra
     assert load_model(run).density is not None
 
 
@@ -382,6 +382,35 @@ def test_config_that_is_not_json_is_one_model_file_error_naming_it(run: Path, tm
     copy = _broken_copy(run, tmp_path)
     (copy / CONFIG_FILE).write_text("{ this is not json")
     _one_line_error(copy, CONFIG_FILE)
+
+
+@pytest.mark.parametrize("key, value, says", [
+    (("referral", "entropy"), "abc", "referral entropy 'abc' is not a number"),
+    (("referral", "shift_score"), None, "referral shift_score None is not a number"),
+    (("temperature",), "abc", "temperature 'abc' is not a number"),
+    (("temperature",), 0, "temperature 0 must be positive"),
+    (("temperature",), -1.5, "temperature -1.5 must be positive"),
+    (("harmonize", "band_hz"), [40, 0.5], "band_hz"),
+    (("harmonize", "fs"), "abc", "invalid model config"),
+    (("harmonize",), "abc", "harmonize is not a table"),
+])
+def test_an_invalid_number_in_a_model_config_is_one_error_naming_config_json_never_a_default(run: Path, tmp_path: Path, key, value, says) -> None:
+    copy = _broken_copy(run, tmp_path)
+    config = json.loads((copy / CONFIG_FILE).read_text())
+    target = config
+    for k in key[:-1]:
+        target = target[k]
+    target[key[-1]] = value
+    (copy / CONFIG_FILE).write_text(json.dumps(config))
+    error = _one_line_error(copy, CONFIG_FILE)
+    assert says in str(error)
+
+
+def test_a_run_config_round_trips_through_json_unchanged(run: Path) -> None:
+    from ecgshift.checkpoint import RunConfig, read_config
+
+    config = read_config(run)
+    assert isinstance(config, RunConfig) and RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_config_for_another_architecture_is_one_model_file_error_naming_the_weights(run: Path, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """ecgshift: atrial-fibrillation detection across ECG modalities, with uncertainty that flags domain shift."""
 
-from ecgshift.errors import BadInputError, EcgShiftError, ModelFileError
+from ecgshift.errors import BadInputError, EcgShiftError, ModelFileError, UnknownNameError
 from ecgshift.record import LABELS, MODALITIES, Beats, Record, RhythmInterval
 
 __version__ = "0.1.0"
@@ -14,5 +14,6 @@ __all__ = [
     "ModelFileError",
     "Record",
     "RhythmInterval",
+    "UnknownNameError",
     "__version__",
 ]

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence, TypeVar
 
 from ecgshift.errors import BadInputError
+from ecgshift.errors import UnknownNameError
 
 __all__ = [
     "DEFAULT_BASE_URL", "ENV_BASE_URL", "SOURCES", "PhysioNetSource", "DownloadFailure",
@@ -117,7 +118,7 @@ def get_source(name: str) -> PhysioNetSource:
     try:
         return SOURCES[name]
     except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(SOURCES))}") from None
+        raise UnknownNameError("dataset", name, sorted(SOURCES)) from None
 
 
 def _sha256(path: Path) -> str:

@@ -11,9 +11,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import brier_score_loss, f1_score, roc_auc_score
+from typing import Callable, Iterator
 
-__all__ = ["Estimate", "BinaryMetrics", "expected_calibration_error", "binary_metrics", "metrics_frame", "reliability"]
+from scipy.stats import rankdata
+from sklearn.metrics import brier_score_loss, f1_score
+
+__all__ = ["Estimate", "BinaryMetrics", "expected_calibration_error", "binary_metrics", "metrics_frame", "reliability", "auroc",
+           "cluster_resamples", "cluster_estimate"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,41 @@ def reliability(y: np.ndarray, p: np.ndarray, *, n_bins: int = 10) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def auroc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for ``positive`` (Mann–Whitney, ties averaged); NaN with one class."""
+    positive = np.asarray(positive, bool)
+    n1 = int(positive.sum())
+    n0 = positive.size - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(score, float))
+    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def cluster_resamples(groups: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Cluster bootstrap indices: whole groups drawn with replacement, ``n_boot`` times, from ``seed``."""
+    rng = np.random.default_rng(seed)
+    unique, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(inverse, minlength=len(unique)))[:-1])
+    for _ in range(n_boot):
+        chosen = rng.integers(0, len(unique), len(unique))
+        yield np.concatenate([members[g] for g in chosen])
+
+
+def _interval(point: float, values) -> Estimate:
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    low, high = np.quantile(values, [0.025, 0.975]) if values.size else (np.nan, np.nan)
+    return Estimate(float(point), float(low), float(high))
+
+
+def cluster_estimate(stat: Callable[[np.ndarray], float], groups: np.ndarray, *, n_boot: int, seed: int = 0) -> Estimate:
+    """``stat(indices)`` on all items and its cluster-bootstrap 95 % interval (groups resampled whole)."""
+    point = float(stat(np.arange(len(groups))))
+    return _interval(point, [stat(idx) for idx in cluster_resamples(groups, n_boot, seed)])
+
+
 def _point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
     pred = (p >= threshold).astype(int)
     pos, neg = y == 1, y == 0
@@ -76,7 +115,7 @@ def _point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
         "sensitivity": float(np.mean(pred[pos] == 1)) if pos.any() else np.nan,
         "specificity": float(np.mean(pred[neg] == 0)) if neg.any() else np.nan,
         "f1": float(f1_score(y, pred, zero_division=0)),
-        "auroc": float(roc_auc_score(y, p)) if both else np.nan,
+        "auroc": auroc(pos, p) if both else np.nan,
         "brier": float(brier_score_loss(y, p)) if len(y) else np.nan,
         "ece": expected_calibration_error(y, p),
     }
@@ -89,22 +128,12 @@ def binary_metrics(
     y = np.asarray(y).astype(int)
     p = np.asarray(p, float)
     point = _point(y, p, threshold)
-    rng = np.random.default_rng(seed)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    unique, inverse = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inverse == g) for g in range(len(unique))]
     boots = {k: [] for k in point}
-    for _ in range(n_boot):
-        chosen = rng.integers(0, len(unique), len(unique))
-        idx = np.concatenate([members[g] for g in chosen])
+    for idx in cluster_resamples(groups, n_boot, seed):
         for k, v in _point(y[idx], p[idx], threshold).items():
             boots[k].append(v)
-    estimates = {}
-    for k, v in point.items():
-        values = np.asarray(boots[k], float)
-        values = values[np.isfinite(values)]
-        low, high = (np.quantile(values, [0.025, 0.975]) if values.size else (np.nan, np.nan))
-        estimates[k] = Estimate(v, float(low), float(high))
+    estimates = {k: _interval(v, boots[k]) for k, v in point.items()}
     return BinaryMetrics(n=len(y), n_af=int(y.sum()), **estimates)
 
 

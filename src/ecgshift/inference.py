@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ecgshift.network import EcgNet
-from ecgshift.uncertainty import mc_dropout
+from ecgshift.uncertainty import mc_dropout, shared_mask_dropout
 
 __all__ = ["Passes", "deterministic", "mc_passes"]
 
@@ -54,33 +54,39 @@ def deterministic(net: EcgNet, x: np.ndarray, *, batch_size: int = 512) -> Passe
 
 
 @torch.no_grad()
-def mc_passes(net: EcgNet, x: np.ndarray, *, T: int = 20, fast: bool = True, temperature: float = 1.0, batch_size: int = 512, seed: int | None = 0) -> Passes:
-    """T stochastic passes. ``fast``: trunk once, dropout head T times; else the whole network T times.
+def mc_passes(net: EcgNet, x: np.ndarray, *, mc: int = 20, mc_scope: str = "head", temperature: float = 1.0,
+              batch_size: int = 512, seed: int | None = 0) -> Passes:
+    """``mc`` stochastic passes. ``mc_scope="head"``: trunk once, dropout head ``mc`` times; ``"full"``: the whole
+    network ``mc`` times.
 
-    The deterministic pass (features for the shift score, modality logits) is always run once.
-    The dropout masks come from ``seed`` (so the same input gives the same prediction) on a forked
-    torch RNG, leaving the caller's random state untouched; ``seed=None`` uses the global RNG.
+    The deterministic pass (features for the shift score, modality logits) is always run once. Each pass is one
+    sampled network (:func:`ecgshift.uncertainty.shared_mask_dropout`): its masks come from ``seed`` and are shared
+    by all windows, so a window gets the same prediction whatever it is batched with. ``seed=None`` draws the masks
+    from the global RNG (and per window, as plain ``nn.Dropout`` does).
     """
-    if seed is None:
-        return _mc_passes(net, x, T=T, fast=fast, temperature=temperature, batch_size=batch_size)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _mc_passes(net, x, T=T, fast=fast, temperature=temperature, batch_size=batch_size)
-
-
-def _mc_passes(net: EcgNet, x: np.ndarray, *, T: int, fast: bool, temperature: float, batch_size: int) -> Passes:
+    if mc_scope not in ("head", "full"):
+        raise ValueError(f"mc_scope must be head or full, not {mc_scope!r}")
     base = deterministic(net, x, batch_size=batch_size)
-    if T <= 1:
+    if mc <= 1:
         probs = torch.softmax(torch.from_numpy(base.logits) / temperature, -1).numpy()[None]
         return Passes(probs, base.features, base.logits, base.modality_logits, base.modality_features)
-    samples = np.empty((T, x.shape[0], base.logits.shape[1]), np.float32)
-    with mc_dropout(net):
-        if fast:
+    samples = np.empty((mc, x.shape[0], base.logits.shape[1]), np.float32)
+    if seed is None:
+        context, new_pass = mc_dropout(net), (lambda: None)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        context = shared_mask_dropout(net, generator=generator)
+    with context as masks:
+        if seed is not None:
+            new_pass = masks.new_pass
+        if mc_scope == "head":
             features = torch.from_numpy(base.features)
-            for t in range(T):
+            for t in range(mc):
+                new_pass()
                 samples[t] = torch.softmax(net.backbone.forward_head(features) / temperature, -1).numpy()
         else:
-            for t in range(T):
+            for t in range(mc):
+                new_pass()
                 start = 0
                 for batch in _batches(x, batch_size):
                     out = net.backbone(batch)

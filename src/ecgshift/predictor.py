@@ -1,49 +1,32 @@
-"""The Python API for prediction: ``load_model()`` and ``model.predict(record_or_array, fs=..., mc=20)``."""
+"""The Python API for prediction: ``load_model()`` and ``model.predict(record_or_array, fs=..., mc=20)``.
+
+``model.predict`` runs :func:`ecgshift.pipeline.analyse` — the pipeline ``ecgshift predict`` and ``ecgshift holter``
+run — so the API gives the same p(AF) and decision as the command line for the same windows, the rhythm fusion
+included for recordings of 5 min or more.
+"""
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ecgshift.assets import asset_path
-from ecgshift.checkpoint import load_run
+from ecgshift.checkpoint import Referral, RunConfig, load_run
 from ecgshift.errors import BadInputError, ModelFileError
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES, EcgNet
-from ecgshift.plausibility import caller_rate_problem
-from ecgshift.preprocess import HarmonizeConfig, Harmonizer, choose_lead
-from ecgshift.quality import QualityConfig, excluded_note, require_analysable, window_quality
+from ecgshift.pipeline import OVERLAP_BELOW_S, PipelineConfig, analyse, prediction_quality, prediction_windowing
+from ecgshift.preprocess import HarmonizeConfig
 from ecgshift.record import Record
 from ecgshift.shift import FeatureDensity
 from ecgshift.uncertainty import Predictions, entropy, summarize_samples
-from ecgshift.windows import window_record
 
-__all__ = ["EcgShiftModel", "RecordSummary", "load_model", "default_model_path", "prediction_windowing", "prediction_quality", "OVERLAP_BELOW_S"]
-
-#: Recordings shorter than this (s) — handheld and resting ECGs — are predicted from windows that overlap by half:
-#: each stretch is seen at two offsets and the record-level p(AF) averages them (chosen on validation: CinC 2017
-#: record AUROC rose on all four networks tried, e.g. 0.9956 → 0.9969 for the default, docs/model-card.md).
-#: Longer (Holter-like) recordings keep non-overlapping windows, whose durations add up to AF burden.
-OVERLAP_BELOW_S = 300.0
-
-
-def prediction_windowing(config: HarmonizeConfig, duration_s: float) -> HarmonizeConfig:
-    """The windowing used to predict a recording of ``duration_s``: stride ``window_s / 2`` below
-    :data:`OVERLAP_BELOW_S`, else ``config`` as it is."""
-    if duration_s < OVERLAP_BELOW_S and config.stride_s is None:
-        return replace(config, stride_s=config.window_s / 2)
-    return config
-
-
-def prediction_quality(duration_s: float) -> QualityConfig:
-    """The quality gate (:mod:`ecgshift.quality`) for a recording of ``duration_s``: signal faults (gaps, saturation,
-    flat lead) always; the noise rule too for Holter-like recordings (≥ :data:`OVERLAP_BELOW_S`), as ``ecgshift holter``
-    gates them (the rule was measured on Holter windows; in a short recording, noise shows in the uncertainty)."""
-    return QualityConfig(noise=duration_s >= OVERLAP_BELOW_S)
+__all__ = ["EcgShiftModel", "RecordSummary", "load_model", "default_model_path", "prediction_windowing", "prediction_quality",
+           "OVERLAP_BELOW_S"]
 
 
 def default_model_path() -> Path:
@@ -54,9 +37,9 @@ def default_model_path() -> Path:
 class RecordSummary:
     """One record's prediction, aggregated over its windows.
 
-    p_af: mean of the windows' p(AF); entropy: of that mean (nats); mutual_info:
-    mean over windows; shift_score: median over windows; modality: argmax of the
-    mean modality probabilities; refer: entropy or shift above the run's thresholds;
+    p_af: mean of the windows' p(AF); entropy: of that mean (nats); mutual_info: mean over windows; shift_score:
+    median over windows; modality: the modality with the largest summed window probability, ``modality_share``: the
+    share of windows whose own argmax is that modality; refer: entropy or shift above the run's thresholds;
     p_af_network: the mean of the network's own p(AF) when a rhythm fusion decided (else NaN).
     """
 
@@ -67,7 +50,7 @@ class RecordSummary:
     mutual_info: float
     shift_score: float
     modality: str
-    modality_p: float
+    modality_share: float
     refer: bool
     af_window_fraction: float
     p_af_network: float = float("nan")
@@ -76,27 +59,38 @@ class RecordSummary:
 class EcgShiftModel:
     """A trained run, ready to predict. Construct with :func:`load_model`."""
 
-    def __init__(self, net: EcgNet, config: dict, density: FeatureDensity | None, *, source: str = "",
+    def __init__(self, net: EcgNet, config: RunConfig, density: FeatureDensity | None, *, source: str = "",
                  modality_density: FeatureDensity | None = None) -> None:
         self.net = net
         self.config = config
         self.density = density  # on AF-trunk features (AF/SR classes)
         self.modality_density = modality_density  # on modality-network features (modality classes): the shift score
         self.source = source
-        self.harmonize = HarmonizeConfig.from_dict(config["harmonize"])
-        self.temperature = float(config.get("temperature", 1.0))
-        self.referral = config.get("referral", {})
+
+    @property
+    def harmonize(self) -> HarmonizeConfig:
+        return self.config.harmonize
+
+    @property
+    def temperature(self) -> float:
+        return self.config.temperature
+
+    @property
+    def referral(self) -> Referral:
+        return self.config.referral
 
     def __repr__(self) -> str:
-        return f"EcgShiftModel({self.config['model']}, mix={self.config.get('mix')}, source={self.source!r})"
+        return f"EcgShiftModel({self.config.model}, mix={self.config.mix}, source={self.source!r})"
 
-    def predict_windows(self, x: np.ndarray, *, mc: int = 20, fast: bool = True, start_s: np.ndarray | None = None) -> Predictions:
-        """Predictions for harmonized windows ``x`` (n, 1, samples)."""
-        passes = mc_passes(self.net, np.asarray(x, np.float32), T=mc, fast=fast, temperature=self.temperature)
+    def predict_windows(self, x: np.ndarray, *, mc: int = 20, mc_scope: str = "head", start_s: np.ndarray | None = None) -> Predictions:
+        """Predictions for harmonized windows ``x`` (n, 1, samples); ``mc_scope``: see :func:`ecgshift.inference.mc_passes`.
+
+        A window whose probabilities are not finite (e.g. NaN samples) is referred, never labelled by a NaN."""
+        passes = mc_passes(self.net, np.asarray(x, np.float32), mc=mc, mc_scope=mc_scope, temperature=self.temperature)
         stats = summarize_samples(passes.samples)
         modality_probs = torch.softmax(torch.from_numpy(passes.modality_logits), -1).numpy()
         shift = self.shift_scores(passes)
-        refer = (stats.entropy > self.referral.get("entropy", np.inf)) | (shift > self.referral.get("shift_score", np.inf))
+        refer = self.referral.refer(stats.entropy, shift) | ~np.isfinite(stats.p_af)
         return Predictions(
             p_af=stats.p_af,
             entropy=stats.entropy,
@@ -118,51 +112,54 @@ class EcgShiftModel:
             return self.density.score(passes.features)
         return np.full(len(passes.logits), np.nan)
 
-    def predict(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, fast: bool = True) -> Predictions:
-        """Window-level predictions of a Record, or of an array (leads × samples, mV) sampled at ``fs`` Hz.
+    def predict(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, mc_scope: str = "head",
+                rhythm: bool = True) -> Predictions:
+        """Window-level predictions of a Record, or of an array (leads × samples, mV) sampled at ``fs`` Hz, through
+        :func:`ecgshift.pipeline.analyse` — as ``ecgshift predict`` runs it.
 
-        Windows of recordings shorter than :data:`OVERLAP_BELOW_S` overlap by half (see :func:`prediction_windowing`).
-        Windows failing the quality gate (:func:`prediction_quality`) are not predicted (``start_s`` tells which
-        were; a warning counts the rest); a recording with none left raises :class:`BadInputError`. A sampling rate
-        that looks wrong (:mod:`ecgshift.plausibility`) gives a warning and refers every window; it is checked unless
-        the record was read from a file whose header stores it (WFDB, EDF: the device's rate)."""
+        Windows of recordings shorter than :data:`OVERLAP_BELOW_S` overlap by half. Windows failing the quality gate
+        are not predicted (``start_s`` tells which were; a warning counts the rest); a recording with none left raises
+        :class:`BadInputError`. Recordings of 5 min or more are decided by the shipped rhythm fusion (``rhythm=False``:
+        by the network alone). A sampling rate that looks wrong (:mod:`ecgshift.plausibility`) gives a warning and
+        refers every window; it is checked unless the record was read from a file whose header stores it."""
+        return self.analyse(record_or_array, fs=fs, mc=mc, mc_scope=mc_scope, rhythm=rhythm).predictions
+
+    def analyse(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, mc_scope: str = "head",
+                rhythm: bool = True):
+        """The whole :class:`ecgshift.pipeline.Analysis` of :meth:`predict` (every window, its quality, the decision rule)."""
+        from ecgshift.rhythm.fusion import default_fusion
+
         record = self._as_record(record_or_array, fs)
-        config = prediction_windowing(self.harmonize, record.duration_s)
-        harmonized = Harmonizer(config)(record)
-        windows = window_record(harmonized, config=config, harmonized=True)
-        lead = choose_lead(record.leads, lead=config.lead)
-        quality = window_quality(record, harmonized, windows, lead=lead, config=prediction_quality(record.duration_s))
-        where = record.source or record.record_id
-        require_analysable(quality, where)
-        ok = quality == "ok"
-        if not ok.all():
-            warnings.warn(f"{where}: {excluded_note(quality)}", stacklevel=2)
-        predictions = self.predict_windows(windows.x[ok], mc=mc, fast=fast, start_s=windows.start_s[ok])
-        rate_problem = caller_rate_problem(record, harmonized, lead=lead)
-        if rate_problem:
-            warnings.warn(f"{where}: {rate_problem}", stacklevel=2)
-            predictions = replace(predictions, refer=np.ones(len(predictions), dtype=bool))
-        return predictions
+        try:
+            config = PipelineConfig(mc=mc, mc_scope=mc_scope, rhythm=rhythm)
+        except ValueError as exc:
+            raise BadInputError(None, str(exc)) from None
+        result = analyse(record, model=self, config=config, fusion=default_fusion() if rhythm else None)
+        for problem in result.problems:
+            warnings.warn(f"{result.source}: {problem}", stacklevel=3)
+        return result
 
     def summarize(self, predictions: Predictions) -> RecordSummary:
         """Aggregate window predictions into one record-level call."""
         if len(predictions) == 0:
             raise ValueError("no windows to summarize")
-        p = float(predictions.p_af.mean())
-        h = float(entropy(np.array([1 - p, p])))
+        finite = np.isfinite(predictions.p_af)
+        p = float(predictions.p_af[finite].mean()) if finite.any() else float("nan")
+        h = float(entropy(np.array([1 - p, p]))) if np.isfinite(p) else float("nan")
         shift = float(np.median(predictions.shift_score))
-        modality_counts = {m: float(predictions.modality_p[predictions.modality == m].sum()) for m in MODALITY_CLASSES}
-        modality = max(modality_counts, key=modality_counts.get)
+        modality_mass = {m: float(predictions.modality_p[predictions.modality == m].sum()) for m in MODALITY_CLASSES}
+        modality = max(modality_mass, key=modality_mass.get)
+        refer = bool(self.referral.refer(np.array([h]), np.array([shift]))[0]) or not np.isfinite(p)
         return RecordSummary(
             n_windows=len(predictions),
             p_af=p,
-            label="AF" if p >= predictions.threshold else "SR",
+            label="" if not np.isfinite(p) else ("AF" if p >= predictions.threshold else "SR"),
             entropy=h,
             mutual_info=float(predictions.mutual_info.mean()),
             shift_score=shift,
             modality=modality,
-            modality_p=float(np.mean(predictions.modality == modality)),
-            refer=bool(h > self.referral.get("entropy", np.inf) or shift > self.referral.get("shift_score", np.inf)),
+            modality_share=float(np.mean(predictions.modality == modality)),
+            refer=refer,
             af_window_fraction=float(np.mean(predictions.p_af >= predictions.threshold)),
             p_af_network=float("nan") if predictions.p_af_network is None else float(predictions.p_af_network.mean()),
         )
@@ -186,7 +183,7 @@ class EcgShiftModel:
 def load_model(path: str | Path | None = None) -> EcgShiftModel:
     """A trained run folder (``model.safetensors`` + ``config.json``), or the default model shipped in the package."""
     path = Path(path) if path is not None else default_model_path()
-    if path is None or not Path(path).exists():
+    if not path.exists():
         raise ModelFileError(path, "model not found (train one with `ecgshift train --preset default`)")
     net, config, extra = load_run(path)
     tensors = {k: v.numpy() for k, v in extra.items()}

@@ -20,6 +20,7 @@ from scipy import signal as sps
 from ecgshift.errors import NO_ECG_SIGNAL, BadInputError
 from ecgshift.leads import is_ecg_lead
 from ecgshift.record import Record
+from ecgshift.errors import UnknownNameError
 
 __all__ = [
     "HarmonizeConfig",
@@ -100,7 +101,7 @@ def choose_lead(leads: tuple[str, ...], *, lead: str = "auto") -> int:
         raise ValueError(NO_ECG_SIGNAL)
     if lead != "auto":
         if lead not in leads:
-            raise KeyError(f"lead {lead!r} not in {list(leads)}")
+            raise UnknownNameError("lead", lead, leads)
         return leads.index(lead)
     if "I" in leads:
         return leads.index("I")

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from ecgshift.mixing import parse_mix
 from ecgshift.training import TrainConfig
+from ecgshift.errors import UnknownNameError
 
 __all__ = ["PRESETS", "preset_config"]
 
@@ -52,4 +53,4 @@ def preset_config(name: str) -> TrainConfig:
     try:
         return PRESETS[name]
     except KeyError:
-        raise KeyError(f"unknown preset {name!r}; presets: {', '.join(sorted(PRESETS))}") from None
+        raise UnknownNameError("preset", name, sorted(PRESETS)) from None

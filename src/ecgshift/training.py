@@ -1,6 +1,8 @@
 """Training: draw the mix → fit (epochs of steps, early stopping) → calibrate → save the run.
 
-The loop is small and readable: :func:`fit` → :func:`run_epoch` → :func:`train_step`.
+:func:`fit` is five named steps — :func:`draw_training_data` → :func:`build_network` → :func:`train_af_network`
+→ :func:`calibrate` → :func:`save_training_run` — and one loop, :func:`train_loop` → :func:`run_epoch` →
+:func:`train_step`, which trains both the AF network and the modality networks.
 Everything random flows from ``TrainConfig.seed`` (numpy Generator + torch.manual_seed),
 so a run is reproducible on the same machine.
 """
@@ -21,7 +23,7 @@ from torch import nn
 
 from ecgshift.augment import AugmentConfig, Augmenter
 from ecgshift.cache import WindowSet
-from ecgshift.checkpoint import load_run, save_run
+from ecgshift.checkpoint import Referral, RunConfig, load_run, save_run
 from ecgshift.inference import deterministic
 from ecgshift.mixing import CLASSES, draw_mix, format_mix
 from ecgshift.network import MODALITY_CLASSES, EcgNet, build_net, modality_members
@@ -29,7 +31,8 @@ from ecgshift.preprocess import HarmonizeConfig
 from ecgshift.shift import FeatureDensity
 from ecgshift.uncertainty import entropy, fit_temperature
 
-__all__ = ["TrainConfig", "TrainResult", "fit", "fit_modality_net", "run_epoch", "train_step"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingData", "LoopResult", "fit", "draw_training_data", "build_network", "train_af_network",
+           "calibrate", "save_training_run", "fit_modality_net", "train_loop", "run_epoch", "train_step"]
 
 
 @dataclass(frozen=True)
@@ -86,35 +89,73 @@ def _stack(sets: dict[str, WindowSet], indices: dict[str, np.ndarray]) -> tuple[
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(ms)
 
 
-def train_step(net: EcgNet, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> float:
-    """One optimizer step on a batch: AF cross-entropy. (The modality head is fitted after training,
-    after training: see :func:`fit_modality_net`; ``m`` is unused here.)"""
+def train_step(module: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One optimizer step on a batch: cross-entropy of ``module(x)`` against ``y`` (AF vs SR for the AF network's
+    backbone, the modality for a modality network)."""
     optimizer.zero_grad(set_to_none=True)
-    logits = net.backbone(x)
-    loss = nn.functional.cross_entropy(logits, y)
+    loss = nn.functional.cross_entropy(module(x), y)
     loss.backward()
     optimizer.step()
     return float(loss.item())
 
 
-def run_epoch(net: EcgNet, optimizer, x: np.ndarray, y: np.ndarray, m: np.ndarray, *, config: TrainConfig, fs: float, rng: np.random.Generator, on_batch: Callable | None = None, ema=None) -> float:
-    """One pass over the (augmented) training draw in shuffled batches; returns the mean loss.
-    ``ema`` (a ``torch.optim.swa_utils.AveragedModel``) is updated after every step."""
-    _train_mode(net, freeze_trunk=config.freeze_trunk)
-    augmenter = Augmenter(config.augment)
-    order = rng.permutation(len(y))
+def run_epoch(module: nn.Module, optimizer, x: np.ndarray, y: np.ndarray, *, augmenter: Augmenter, batch_size: int, fs: float,
+              rng: np.random.Generator, order: np.ndarray | None = None, on_batch: Callable | None = None, ema=None,
+              ema_of: nn.Module | None = None) -> float:
+    """One pass over ``order`` (default: a permutation of ``len(y)``) in batches of augmented windows; returns the mean
+    loss. ``ema`` (a ``torch.optim.swa_utils.AveragedModel`` of ``ema_of``) is updated after every step. The caller
+    sets the train mode (see :func:`_train_mode`)."""
+    order = rng.permutation(len(y)) if order is None else order
     losses = []
-    for start in range(0, len(order), config.batch_size):
-        idx = order[start : start + config.batch_size]
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
         if idx.size < 2:
             continue
         xb = augmenter(x[idx], fs, rng)
-        losses.append(train_step(net, optimizer, torch.from_numpy(xb), torch.from_numpy(y[idx]), torch.from_numpy(m[idx])))
+        losses.append(train_step(module, optimizer, torch.from_numpy(xb), torch.from_numpy(y[idx])))
         if ema is not None:
-            ema.update_parameters(net)
+            ema.update_parameters(ema_of)
         if on_batch:
             on_batch(len(losses))
     return float(np.mean(losses)) if losses else float("nan")
+
+
+@dataclass(frozen=True, eq=False)
+class LoopResult:
+    """What :func:`train_loop` gives back: one history row per epoch, the epoch kept and its weights."""
+
+    history: list[dict]
+    best_epoch: int
+    best_state: dict | None
+
+
+def train_loop(*, epochs: int, one_epoch: Callable[[int], float], scheduler, validate: Callable[[], dict] | None = None,
+               evaluated: Callable[[], nn.Module] | None = None, patience: int | None = None,
+               on_epoch: Callable[[int, dict], None] | None = None) -> LoopResult:
+    """Epochs of ``one_epoch(epoch) -> loss`` with a scheduler step after each; with ``validate`` (→ a row holding
+    ``val_score``, lower is better), early stopping after ``patience`` epochs without improvement, keeping the weights
+    of ``evaluated()`` (the EMA average when there is one) from the best epoch. Without ``validate`` every epoch runs
+    and the last weights are kept (``best_state`` None). The AF network and the modality networks both train here."""
+    history, best, best_state, bad = [], np.inf, None, 0
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        loss = one_epoch(epoch)
+        scheduler.step()
+        row = {"epoch": epoch, "train_loss": loss, **(validate() if validate else {}), "lr": scheduler.get_last_lr()[0],
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        if on_epoch:
+            on_epoch(epoch, row)
+        if validate is None:
+            continue
+        if row["val_score"] < best - 1e-4:
+            best, best_state, bad = row["val_score"], copy.deepcopy(evaluated().state_dict()), 0
+        else:
+            bad += 1
+            if patience is not None and bad >= patience:
+                break
+    best_epoch = int(min(history, key=lambda r: r["val_score"])["epoch"]) if validate and history else len(history)
+    return LoopResult(history, best_epoch, best_state)
 
 
 def _validate(net: EcgNet, val: dict[str, tuple[np.ndarray, np.ndarray]], mix: dict[str, float]) -> dict:
@@ -163,18 +204,13 @@ def _fit_modality_member(model: nn.Module, x: np.ndarray, modality: np.ndarray, 
     augmenter = Augmenter(AugmentConfig(noise=0.0, baseline=0.0, scale=0.0, shift=0.5, invert=0.3))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    for _ in range(epochs):
+
+    def one_epoch(epoch: int) -> float:
         model.train()
-        order = rng.permutation(index)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            if idx.size < 2:
-                continue
-            xb = torch.from_numpy(augmenter(x[idx], fs, rng))
-            optimizer.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(model(xb), torch.from_numpy(modality[idx])).backward()
-            optimizer.step()
-        scheduler.step()
+        return run_epoch(model, optimizer, x, modality, augmenter=augmenter, batch_size=batch_size, fs=fs, rng=rng,
+                         order=rng.permutation(index))
+
+    train_loop(epochs=epochs, one_epoch=one_epoch, scheduler=scheduler)
     model.eval()
 
 
@@ -193,6 +229,120 @@ def _freeze_trunk(net: EcgNet) -> None:
             param.requires_grad_(False)
 
 
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """The drawn training windows (``x``, AF labels ``y``, modality codes ``m``), the pools they were drawn from, which
+    pool windows any epoch's draw used (``seen``), and the validation windows per modality (AF vs SR only)."""
+
+    mix: dict[str, float]
+    pools: dict[str, WindowSet]
+    labels: dict[str, np.ndarray]
+    draw: object
+    x: np.ndarray
+    y: np.ndarray
+    m: np.ndarray
+    seen: dict[str, np.ndarray]
+    val: dict[str, tuple[np.ndarray, np.ndarray]]
+    harmonize: HarmonizeConfig
+
+    def redraw(self, config: TrainConfig, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A fresh class-balanced draw for ``epoch`` (same budget and shares); marks its windows as seen."""
+        epoch_draw = draw_mix(self.labels, self.mix, budget=config.budget, seed=config.seed + 1000 * epoch, class_shares=config.class_shares)
+        for k, v in epoch_draw.indices.items():
+            self.seen[k][v] = True
+        return _stack(self.pools, epoch_draw.indices)
+
+
+def draw_training_data(config: TrainConfig, sets: dict[str, WindowSet]) -> TrainingData:
+    """Step 1: the ``train`` split drawn with ``config.mix`` and the ``val`` split of the same modalities."""
+    mix = {k: v for k, v in config.mix.items() if v > 0}
+    missing = [m for m in mix if m not in sets]
+    if missing:
+        raise ValueError(f"no windows given for modalities {missing}")
+    harmonize = next(iter(sets.values())).config
+    pools = {m: sets[m].split("train") for m in mix}
+    labels = {m: s.table.label.to_numpy() for m, s in pools.items()}
+    draw = draw_mix(labels, mix, budget=config.budget, seed=config.seed, class_shares=config.class_shares)
+    x, y, m = _stack(pools, draw.indices)
+    seen = {k: np.zeros(v.size, bool) for k, v in labels.items()}  # windows drawn in any epoch
+    for k, v in draw.indices.items():
+        seen[k][v] = True
+    val = {}
+    for modality in mix:
+        vs = sets[modality].split("val")
+        vs = vs.subset(vs.table.label.isin(CLASSES).to_numpy())  # validation measures the task: AF vs SR
+        val[modality] = (np.asarray(vs.x, np.float32), (vs.table.label.to_numpy() == "AF").astype(np.int64))
+    return TrainingData(mix, pools, labels, draw, x, y, m, seen, val, harmonize)
+
+
+def build_network(config: TrainConfig, harmonize: HarmonizeConfig) -> tuple[EcgNet, dict]:
+    """Step 2: the network to train (``--init``: that run's, which must match model and harmonization) and the
+    model kwargs it was built with."""
+    if config.init:
+        net, init_config, _ = load_run(config.init)
+        if init_config.model != config.model:
+            raise ValueError(f"--init run uses model {init_config.model!r}, not {config.model!r}")
+        if init_config.harmonize != harmonize:
+            raise ValueError(f"--init run was trained on windows harmonized as {init_config.harmonize.to_dict()}, not {harmonize.to_dict()}")
+        net.train()
+        model_kwargs = init_config.model_kwargs  # the network trained is the init run's, whatever config asks
+    else:
+        model_kwargs = config.model_kwargs
+        net = build_net(config.model, fs=harmonize.fs, window_s=harmonize.window_s, modality_members=config.modality_members, **model_kwargs)
+    if config.freeze_trunk:
+        _freeze_trunk(net)
+    return net, dict(model_kwargs)
+
+
+def train_af_network(net: EcgNet, data: TrainingData, config: TrainConfig, *, on_epoch=None, on_batch=None) -> LoopResult:
+    """Step 3: the AF network's epochs (fresh draw per epoch with ``redraw``, EMA weights with ``ema_decay``), early
+    stopped on the mix-weighted balanced validation NLL; ``net`` ends with the best epoch's weights, in eval mode."""
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs))
+    ema = _ema(net, config.ema_decay)
+    rng = np.random.default_rng(config.seed)
+    augmenter = Augmenter(config.augment)
+    current = {"xym": (data.x, data.y, data.m)}
+    n_batches = int(np.ceil(len(data.y) / config.batch_size))
+
+    def one_epoch(epoch: int) -> float:
+        if config.redraw and epoch > 1:
+            current["xym"] = data.redraw(config, epoch)
+        x, y, _ = current["xym"]
+        _train_mode(net, freeze_trunk=config.freeze_trunk)
+        return run_epoch(net.backbone, optimizer, x, y, augmenter=augmenter, batch_size=config.batch_size, fs=data.harmonize.fs, rng=rng,
+                         on_batch=(lambda b: on_batch(b, n_batches)) if on_batch else None, ema=ema, ema_of=net)
+
+    def evaluated() -> nn.Module:
+        return ema.module if ema is not None else net
+
+    loop = train_loop(epochs=config.epochs, one_epoch=one_epoch, scheduler=scheduler, validate=lambda: _validate(evaluated(), data.val, data.mix),
+                      evaluated=evaluated, patience=config.patience, on_epoch=on_epoch)
+    net.load_state_dict(loop.best_state)
+    net.eval()
+    return loop
+
+
+def calibrate(net: EcgNet, data: TrainingData, config: TrainConfig) -> tuple[float, Referral, FeatureDensity, FeatureDensity]:
+    """Step 4, after the AF trunk is final: the modality networks (on every training window any draw used), the
+    temperature (on validation, mix-weighted), the shift-score densities (on training features) and the referral
+    rule (validation entropy quantile, 99th percentile of validation shift)."""
+    val_x = np.concatenate([v[0] for v in data.val.values()])
+    val_y = np.concatenate([v[1] for v in data.val.values()])
+    val_w = np.concatenate([np.full(len(v[1]), data.mix[k] / max(1, len(v[1]))) for k, v in data.val.items()])
+    ux, uy, um = _stack(data.pools, {k: np.flatnonzero(v) for k, v in data.seen.items()})
+    fit_modality_net(net, ux, um, seed=config.seed, fs=data.harmonize.fs)  # one pass below gives both networks' features
+    val_pass, train_pass = deterministic(net, val_x), deterministic(net, ux)
+    temperature = fit_temperature(val_pass.logits, val_y, weights=val_w)
+    density = FeatureDensity().fit(train_pass.features, uy)
+    modality_density = FeatureDensity().fit(train_pass.modality_features, um)
+    val_entropy = entropy(torch.softmax(torch.from_numpy(val_pass.logits) / temperature, -1).numpy())
+    val_shift = modality_density.score(val_pass.modality_features)
+    referral = Referral(entropy=float(np.quantile(val_entropy, 1 - config.referral_rate)),
+                        shift_score=float(np.quantile(val_shift, 0.99)), rate=config.referral_rate)
+    return temperature, referral, density, modality_density
+
+
 def fit(
     config: TrainConfig,
     sets: dict[str, WindowSet],
@@ -201,113 +351,35 @@ def fit(
     on_epoch: Callable[[int, dict], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
-    """Train on the ``train`` split drawn with ``config.mix``; early-stop on the ``val`` split of the same modalities."""
+    """Train on the ``train`` split drawn with ``config.mix``; early-stop on the ``val`` split of the same modalities:
+    draw → build → train loop → calibrate → save."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    mix = {k: v for k, v in config.mix.items() if v > 0}
-    missing = [m for m in mix if m not in sets]
-    if missing:
-        raise ValueError(f"no windows given for modalities {missing}")
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    harmonize = next(iter(sets.values())).config
-    train_sets = {m: sets[m].split("train") for m in mix}
-    train_labels = {m: s.table.label.to_numpy() for m, s in train_sets.items()}
-    draw = draw_mix(train_labels, mix, budget=config.budget, seed=config.seed, class_shares=config.class_shares)
-    x, y, m = _stack(train_sets, draw.indices)
-    seen = {k: np.zeros(labels.size, bool) for k, labels in train_labels.items()}  # windows drawn in any epoch
-    for k, v in draw.indices.items():
-        seen[k][v] = True
-    val = {}
-    for modality in mix:
-        vs = sets[modality].split("val")
-        vs = vs.subset(vs.table.label.isin(CLASSES).to_numpy())  # validation measures the task: AF vs SR
-        val[modality] = (np.asarray(vs.x, np.float32), (vs.table.label.to_numpy() == "AF").astype(np.int64))
-
-    model_kwargs = config.model_kwargs
-    if config.init:
-        net, init_config, _ = load_run(config.init)
-        if init_config["model"] != config.model:
-            raise ValueError(f"--init run uses model {init_config['model']!r}, not {config.model!r}")
-        if HarmonizeConfig.from_dict(init_config["harmonize"]) != harmonize:
-            raise ValueError(f"--init run was trained on windows harmonized as {init_config['harmonize']}, not {harmonize.to_dict()}")
-        model_kwargs = init_config.get("model_kwargs", {})  # the network trained is the init run's, whatever config asks
-        net.train()
-    else:
-        net = build_net(config.model, fs=harmonize.fs, window_s=harmonize.window_s, modality_members=config.modality_members, **model_kwargs)
-    if config.freeze_trunk:
-        _freeze_trunk(net)
-    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs))
-    ema = _ema(net, config.ema_decay)
-    history, best, best_state, bad = [], np.inf, None, 0
-    n_batches = int(np.ceil(len(y) / config.batch_size))
-    for epoch in range(1, config.epochs + 1):
-        t0 = time.perf_counter()
-        if config.redraw and epoch > 1:
-            epoch_draw = draw_mix(train_labels, mix, budget=config.budget, seed=config.seed + 1000 * epoch, class_shares=config.class_shares)
-            x, y, m = _stack(train_sets, epoch_draw.indices)
-            for k, v in epoch_draw.indices.items():
-                seen[k][v] = True
-        loss = run_epoch(net, optimizer, x, y, m, config=config, fs=harmonize.fs, rng=rng, on_batch=(lambda b: on_batch(b, n_batches)) if on_batch else None, ema=ema)
-        scheduler.step()
-        evaluated = ema.module if ema is not None else net
-        row = {"epoch": epoch, "train_loss": loss, **_validate(evaluated, val, mix), "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0}
-        history.append(row)
-        if on_epoch:
-            on_epoch(epoch, row)
-        if row["val_score"] < best - 1e-4:
-            best, best_state, bad = row["val_score"], copy.deepcopy(evaluated.state_dict()), 0
-        else:
-            bad += 1
-            if bad >= config.patience:
-                break
-    net.load_state_dict(best_state)
-    net.eval()
-    best_epoch = int(min(history, key=lambda r: r["val_score"])["epoch"])
-    history_frame = pd.DataFrame(history)
-
-    # calibration and shift statistics, all fitted on data the optimizer never used for gradients except `train` features
-    val_x = np.concatenate([v[0] for v in val.values()])
-    val_y = np.concatenate([v[1] for v in val.values()])
-    val_w = np.concatenate([np.full(len(v[1]), mix[k] / max(1, len(v[1]))) for k, v in val.items()])
-    ux, uy, um = _stack(train_sets, {k: np.flatnonzero(v) for k, v in seen.items()})
-    fit_modality_net(net, ux, um, seed=config.seed, fs=harmonize.fs)  # the AF trunk is final: one pass below gives both networks' features
-    val_pass, train_pass = deterministic(net, val_x), deterministic(net, ux)
-    temperature = fit_temperature(val_pass.logits, val_y, weights=val_w)
-    density = FeatureDensity().fit(train_pass.features, uy)
-    modality_density = FeatureDensity().fit(train_pass.modality_features, um)
-    val_probs = torch.softmax(torch.from_numpy(val_pass.logits) / temperature, -1).numpy()
-    val_entropy = entropy(val_probs)
-    val_shift = modality_density.score(val_pass.modality_features)
-    referral = {
-        "entropy": float(np.quantile(val_entropy, 1 - config.referral_rate)),
-        "shift_score": float(np.quantile(val_shift, 0.99)),
-        "rate": config.referral_rate,
-    }
-    counts = draw.table()
+    data = draw_training_data(config, sets)
+    net, model_kwargs = build_network(config, data.harmonize)
+    loop = train_af_network(net, data, config, on_epoch=on_epoch, on_batch=on_batch)
+    temperature, referral, density, modality_density = calibrate(net, data, config)
+    counts = data.draw.table()
     if config.redraw:  # windows seen over all epochs' draws
-        counts["drawn_unique"] = [int(np.sum(seen[c.modality] & (train_labels[c.modality] == c.label))) for c in counts.itertuples()]
-    run_config = {
-        "model": config.model,
-        "model_kwargs": model_kwargs,
-        "modality_members": len(modality_members(net)),
-        "harmonize": harmonize.to_dict(),
-        "classes": list(CLASSES),
-        "modality_classes": list(MODALITY_CLASSES),
-        "mix": format_mix(mix),
-        "train": config.to_dict(),
-        "temperature": temperature,
-        "referral": referral,
-        "best_epoch": best_epoch,
-        "counts": counts.to_dict("records"),
-        "val_counts": {k: {"AF": int(v[1].sum()), "SR": int((v[1] == 0).sum())} for k, v in val.items()},
-        "torch": torch.__version__,
-    }
+        counts["drawn_unique"] = [int(np.sum(data.seen[c.modality] & (data.labels[c.modality] == c.label))) for c in counts.itertuples()]
+    run_config = RunConfig(
+        model=config.model, harmonize=data.harmonize, model_kwargs=model_kwargs, modality_members=len(modality_members(net)),
+        classes=tuple(CLASSES), modality_classes=tuple(MODALITY_CLASSES), mix=format_mix(data.mix), train=config.to_dict(),
+        temperature=temperature, referral=referral, best_epoch=loop.best_epoch, counts=tuple(counts.to_dict("records")),
+        val_counts={k: {"AF": int(v[1].sum()), "SR": int((v[1] == 0).sum())} for k, v in data.val.items()}, torch=torch.__version__,
+    )
+    history = pd.DataFrame(loop.history)
+    save_training_run(run_dir, net, run_config, density=density, modality_density=modality_density, history=loop.history, counts=counts)
+    return TrainResult(run_dir, history, loop.best_epoch, counts, temperature, time.perf_counter() - started)
+
+
+def save_training_run(run_dir: Path, net: EcgNet, run_config: RunConfig, *, density: FeatureDensity, modality_density: FeatureDensity,
+                      history: list[dict], counts: pd.DataFrame) -> None:
+    """Step 5: weights + densities (safetensors), config.json, and the logs (history.csv/json, counts.csv)."""
     stored = {**density.to_tensors(), **modality_density.to_tensors("modality_density")}
     tensors = {k: torch.from_numpy(np.asarray(v, np.float64)) for k, v in stored.items()}
     save_run(run_dir, net, run_config, extra_tensors=tensors)
-    history_frame.to_csv(run_dir / "history.csv", index=False)
+    pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
     counts.to_csv(run_dir / "counts.csv", index=False)
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
-    return TrainResult(run_dir, history_frame, best_epoch, counts, temperature, time.perf_counter() - started)

@@ -27,6 +27,7 @@ from torch import nn
 __all__ = [
     "Predictions",
     "mc_dropout",
+    "shared_mask_dropout",
     "entropy",
     "mutual_information",
     "summarize_samples",
@@ -46,6 +47,47 @@ def mc_dropout(module: nn.Module) -> Iterator[nn.Module]:
                 m.train()
         yield module
     finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
+class SharedMasks:
+    """Dropout masks drawn once per MC pass and shared by every window of the pass (see :func:`shared_mask_dropout`)."""
+
+    def __init__(self, generator: torch.Generator | None) -> None:
+        self.generator = generator
+        self._masks: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
+
+    def new_pass(self) -> None:
+        self._masks.clear()
+
+    def apply(self, module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
+        key = (id(module), tuple(x.shape[1:]))
+        if key not in self._masks:
+            keep = 1.0 - module.p
+            draw = torch.rand((1, *x.shape[1:]), generator=self.generator, dtype=torch.float32)
+            self._masks[key] = (draw < keep).to(x.dtype) / max(keep, 1e-12)
+        return x * self._masks[key]
+
+
+@contextmanager
+def shared_mask_dropout(module: nn.Module, *, generator: torch.Generator | None = None) -> Iterator[SharedMasks]:
+    """MC Dropout in which each pass is one sampled network: every ``nn.Dropout`` draws its mask once per pass
+    (:meth:`SharedMasks.new_pass`) and applies it to every window, so a window's prediction does not depend on
+    which other windows share its batch (the API, ``predict`` and ``holter`` batch windows differently). Each window's
+    T samples are still T independent dropout draws. Eval mode throughout; the hooks are removed on exit."""
+    modes = {m: m.training for m in module.modules()}
+    masks = SharedMasks(generator)
+    handles = []
+    try:
+        module.eval()
+        for m in module.modules():
+            if isinstance(m, nn.Dropout):
+                handles.append(m.register_forward_hook(lambda mod, inputs, output: masks.apply(mod, inputs[0])))
+        yield masks
+    finally:
+        for handle in handles:
+            handle.remove()
         for m, mode in modes.items():
             m.training = mode
 

@@ -26,10 +26,11 @@ import numpy as np
 
 from ecgshift import io
 from ecgshift.errors import BadInputError
+from ecgshift.io.checks import check_signal
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, normalize
 from ecgshift.record import Record, label_fractions
 
-__all__ = ["Windows", "Chunk", "window_record", "stream_chunks", "concat_windows"]
+__all__ = ["Windows", "Chunk", "ChunkFailure", "window_record", "read_span", "stream_chunks", "concat_windows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,42 +135,72 @@ def _labels(rec: Record, starts: np.ndarray, config: HarmonizeConfig) -> tuple[n
 
 @dataclass(frozen=True, eq=False)
 class Chunk:
-    """A span of a long recording as read (``raw``: un-harmonized, with filter margins), as harmonized, and its windows."""
+    """A span of a long recording as read (``raw``: un-harmonized, with filter margins), as harmonized, and its
+    windows (those starting in ``span_s``, seconds of the recording)."""
 
     raw: Record
     harmonized: Record
     windows: Windows
+    span_s: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkFailure:
+    """A span of the recording that could not be read: ``code`` (:mod:`ecgshift.errors`: ``flat`` and ``gap`` are
+    unanalysable time, ``unreadable`` a read failure) and the reader's one-line ``problem``."""
+
+    span_s: tuple[float, float]
+    code: str
+    problem: str
+
+
+def read_span(source: str | Path | Record, lo_s: float, hi_s: float, *, fs: float | None = None, annotations: bool = True) -> Record:
+    """``[lo_s, hi_s)`` (seconds from the recording's start, NaN gaps allowed) of a file — ``annotations=False``: without
+    its annotation file, for a caller that reads it once — or of a Record in memory."""
+    if isinstance(source, Record):
+        i0, i1 = int(round(lo_s * source.fs)), int(round(hi_s * source.fs))
+        signal = source.signal[:, i0:i1]
+        check_signal(signal, source.source or source.record_id, allow_nan=True)
+        return source.replace(signal=signal, start_s=source.start_s + i0 / source.fs, beats=None)
+    return io.read(source, fs=fs, start_s=lo_s, end_s=hi_s, allow_nan=True, annotations=annotations)
 
 
 def stream_chunks(
-    path: str | Path,
+    source: str | Path | Record,
     *,
     config: HarmonizeConfig = HarmonizeConfig(),
     chunk_s: float = 600.0,
     margin_s: float = 5.0,
-    modality: str = "unknown",
     fs: float | None = None,
-    info: io.RecordInfo | None = None,
-) -> Iterator[Chunk]:
-    """A long recording read ``chunk_s`` at a time (memory stays bounded), each :class:`Chunk` with its windows.
+    duration_s: float | None = None,
+    annotations: bool = True,
+) -> Iterator[Chunk | ChunkFailure]:
+    """A recording ``chunk_s`` at a time (memory stays bounded): a :class:`Chunk` with its windows, or a
+    :class:`ChunkFailure` for a span the reader refused — the iteration goes on.
 
-    Each chunk is read with ``margin_s`` extra on both sides so the band-pass
-    filter has no edge transients inside the windows; windows are assigned to
-    the chunk holding their start, so none is lost or repeated. ``info``: the
-    recording's header facts when the caller has read them already.
+    Each chunk is read with ``margin_s`` extra on both sides so the band-pass filter has no edge transients inside
+    the windows; windows belong to the chunk holding their start, so none is lost or repeated. ``duration_s``: the
+    recording's length when the caller knows it already (else from :func:`ecgshift.io.info`); ``annotations``: read
+    a WFDB record's annotation file with every chunk (window labels), or not (:func:`ecgshift.pipeline.analyse` reads it once). A Record in memory is
+    sliced; its windows start at multiples of the stride from its ``start_s``.
     """
-    meta = info if info is not None else io.info(path, fs=fs)
-    total_s = meta.duration_s
+    if duration_s is None:
+        duration_s = source.duration_s if isinstance(source, Record) else io.info(source, fs=fs).duration_s
+    offset = source.start_s if isinstance(source, Record) else 0.0
     step_s = config.stride
     chunk_s = max(step_s, np.floor(chunk_s / step_s) * step_s)  # chunk edges on the window grid
     lo = 0.0
-    while lo < total_s - 1e-9:
-        hi = min(total_s, lo + chunk_s)
-        last_chunk = hi >= total_s - 1e-9
-        read_hi = total_s if last_chunk else min(total_s, hi + config.window_s + margin_s)
-        raw = io.read(path, fs=fs, modality=modality, start_s=max(0.0, lo - margin_s), end_s=read_hi, allow_nan=True)
-        harm = Harmonizer(config)(raw)
-        yield Chunk(raw, harm, window_record(harm, config=config, harmonized=True, span_s=(lo, hi)))
+    while lo < duration_s - 1e-9:
+        hi = min(duration_s, lo + chunk_s)
+        read_hi = duration_s if hi >= duration_s - 1e-9 else min(duration_s, hi + config.window_s + margin_s)
+        span = (offset + lo, offset + hi)
+        try:
+            raw = read_span(source, max(0.0, lo - margin_s), read_hi, fs=fs, annotations=annotations)
+        except BadInputError as exc:
+            yield ChunkFailure(span, exc.code, exc.problem)
+        else:
+            harmonized = Harmonizer(config)(raw)
+            yield Chunk(raw, harmonized, window_record(harmonized, config=config, harmonized=True, span_s=span), span)
         lo = hi
 
 

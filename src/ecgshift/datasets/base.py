@@ -18,6 +18,7 @@ import pandas as pd
 from ecgshift import io
 from ecgshift.errors import BadInputError
 from ecgshift.record import Record
+from ecgshift.errors import UnknownNameError
 
 __all__ = ["DESCRIPTION_COLUMNS", "Dataset", "DATASETS", "register_dataset", "dataset_class", "find_root", "header_row"]
 
@@ -36,7 +37,7 @@ def dataset_class(name: str) -> type["Dataset"]:
     try:
         return DATASETS[name]
     except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; registered: {', '.join(sorted(DATASETS))}") from None
+        raise UnknownNameError("dataset", name, sorted(DATASETS)) from None
 
 
 def find_root(data_root: str | Path, name: str) -> Path:

@@ -81,7 +81,7 @@ def summary_dict(result: HolterResult) -> dict:
         "accounted_s": result.account.accounted_s,
         "burden_pct": _num(result.burden_pct), "n_episodes": len(result.episodes),
         "af_time_s": _num(sum(e.duration_s for e in result.episodes)),
-        "decision": result.fusion or "network p(AF) >= 0.5, RR override on review windows",
+        "decision": "rhythm fusion" if result.decision == "fusion" else "network p(AF) >= 0.5, RR override on review windows",
         "review_threshold_entropy": _num(result.review_threshold), "n_windows": len(w), "n_review_windows": int(len(review)),
         "rr_second_opinion": {c: int((review.rr_call == c).sum()) for c in ("AF", "non-AF", "no call")},
         "episodes": [{k: _num(v) for k, v in row.items()} for row in episodes_frame(result).to_dict("records")],

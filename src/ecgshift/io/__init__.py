@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
-from ecgshift.errors import NO_ECG_SIGNAL, BadInputError
+from ecgshift.errors import NO_ECG_SIGNAL, NO_SIGNAL, BadInputError
 from ecgshift.io.info import RecordInfo
-from ecgshift.record import Record
+from ecgshift.record import Record, RhythmInterval
 
-__all__ = ["READERS", "Reader", "RecordInfo", "read", "info", "reader_for", "is_readable", "stores_fs"]
+__all__ = ["READERS", "Reader", "RecordInfo", "read", "info", "reader_for", "is_readable", "stores_fs", "read_annotations"]
 
 
 @dataclass(frozen=True)
@@ -87,16 +87,21 @@ def read(
     start_s: float = 0.0,
     end_s: float | None = None,
     allow_nan: bool = False,
+    annotations: bool = True,
 ) -> Record:
     """Read any supported recording (or ``[start_s, end_s)`` of it).
 
-    ``fs`` (Hz) is required for formats that do not store it (CSV) and ignored otherwise.
+    ``fs`` (Hz) is required for formats that do not store it (CSV) and ignored otherwise. ``annotations=False``
+    skips a WFDB record's annotation file (beats, rhythms): e.g. for the chunks of a long recording, whose
+    annotations are read once (:func:`read_annotations`).
     """
     path = Path(path)
     reader = reader_for(path)
     if not path.exists() and reader.name != "wfdb":
         raise BadInputError(path, "file not found")
     kwargs = dict(start_s=start_s, end_s=end_s, modality=modality, allow_nan=allow_nan)
+    if reader.name == "wfdb" and not annotations:
+        kwargs["annotation"] = None
     if reader.needs_fs:
         if fs is None:
             raise BadInputError(path, f"{reader.name} files do not store the sampling rate: give fs")
@@ -116,5 +121,25 @@ def info(path: str | Path, *, fs: float | None = None, require_signal: bool = Fa
     else:
         meta = reader.load(reader.info_fn)(path)
     if require_signal and not meta.leads:
-        raise BadInputError(path, NO_ECG_SIGNAL)
+        raise BadInputError(path, NO_ECG_SIGNAL, code=NO_SIGNAL)
     return meta
+
+
+def read_annotations(path: str | Path, *, extension: str = "auto", fs: float, duration_s: float) -> tuple[RhythmInterval, ...]:
+    """The rhythm intervals of a recording's annotation file: a WFDB record's ``<record>.<extension>`` (``"auto"``:
+    the first of atr, ecg, qrs that exists; none → no intervals). Only WFDB records have annotation files; EDF+
+    rhythm annotations come with :func:`read`."""
+    path = Path(path)
+    reader = reader_for(path)
+    if reader.name != "wfdb":
+        if extension != "auto":
+            raise BadInputError(path, f"reference annotations ({extension}) need a WFDB record")
+        return ()
+    from ecgshift.io.annotations import read_annotations as read_wfdb_annotations
+    from ecgshift.io.wfdb import annotation_extension, record_base
+
+    base = record_base(path)
+    ext = annotation_extension(base, extension)
+    if ext is None:
+        return ()
+    return read_wfdb_annotations(base, ext, fs=fs, end_s=duration_s)[1]

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ecgshift.errors import BadInputError
+from ecgshift.errors import FLAT, GAP, BadInputError
 
 __all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts"]
 
@@ -57,7 +57,7 @@ def check_signal(signal: np.ndarray, path: str | Path, *, allow_nan: bool = Fals
         if not allow_nan:
             raise BadInputError(path, f"signal contains NaN values ({int(nan.sum())} of {signal.size} samples)")
         if nan.all():
-            raise BadInputError(path, "signal is entirely NaN")
+            raise BadInputError(path, "signal is entirely NaN", code=GAP)
     spread = np.nanmax(signal, axis=-1) - np.nanmin(signal, axis=-1)
     if np.all(spread <= 1e-6):
-        raise BadInputError(path, "flat signal: every lead is constant")
+        raise BadInputError(path, "flat signal: every lead is constant", code=FLAT)

@@ -23,7 +23,7 @@ from ecgshift.io.info import RecordInfo
 from ecgshift.leads import normalize_lead_name
 from ecgshift.record import Record
 
-__all__ = ["read_wfdb", "wfdb_info", "record_base", "labels_from_comments"]
+__all__ = ["read_wfdb", "wfdb_info", "record_base", "labels_from_comments", "annotation_extension"]
 
 _BITS = {"8": 8, "16": 16, "61": 16, "80": 8, "160": 16, "212": 12, "24": 24, "32": 32, "310": 32 / 3, "311": 32 / 3}
 #: SNOMED-CT codes used by CinC 2020/2021 ``# Dx:`` header lines.
@@ -123,7 +123,7 @@ def read_wfdb(
     header = _header(base)
     hea = base.with_suffix(".hea")
     codes, label = labels_from_comments(header.comments or [])
-    ann = _annotation_extension(base, annotation)
+    ann = annotation_extension(base, annotation)
     annotation_only = not header.n_sig or all(not (base.parent / f).exists() for f in header.file_name)
     if annotation_only and ann is None:
         if header.n_sig:
@@ -175,7 +175,7 @@ def read_wfdb(
     )
 
 
-def _annotation_extension(base: Path, annotation: str | None) -> str | None:
+def annotation_extension(base: Path, annotation: str | None) -> str | None:
     if annotation is None:
         return None
     if annotation != "auto":

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from ecgshift.errors import UnknownNameError
 
 __all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]
 
@@ -43,8 +44,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        known = ", ".join(list_models()) or "(none)"
-        raise KeyError(f"unknown model {name!r}; registered models: {known}") from None
+        raise UnknownNameError("model", name, sorted(_REGISTRY)) from None
     return factory(**kwargs)
 
 

@@ -35,6 +35,7 @@ from scipy.ndimage import median_filter
 
 from ecgshift.rhythm.episodes import Episode, episodes_from_windows
 from ecgshift.record import Beats
+from ecgshift.errors import UnknownNameError
 
 __all__ = [
     "NORMAL_SYMBOLS",
@@ -152,7 +153,7 @@ def detect_rpeaks(signal_1d: np.ndarray, fs: float, *, method: str = "gqrs") -> 
     try:
         detector = RPEAK_DETECTORS[method]
     except KeyError:
-        raise KeyError(f"unknown R-peak detector {method!r}; known: {', '.join(RPEAK_DETECTORS)}") from None
+        raise UnknownNameError("R-peak detector", method, RPEAK_DETECTORS) from None
     x = np.asarray(signal_1d, dtype=float).reshape(-1)
     if x.size < 2 * fs:
         return np.zeros(0, dtype=np.int64)

@@ -27,18 +27,16 @@ import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 
 from ecgshift.cache import WindowSet
-from ecgshift.evaluation import Estimate, binary_metrics, expected_calibration_error
+from ecgshift.evaluation import Estimate, auroc, binary_metrics, cluster_estimate, expected_calibration_error
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES
-from ecgshift.uncertainty import summarize_samples
+from ecgshift.uncertainty import entropy, summarize_samples
 
 __all__ = [
     "SCORES", "METRICS", "COVERAGES", "TestData", "CellEvaluation", "auroc", "cluster_estimate",
@@ -77,37 +75,6 @@ class CellEvaluation:
 
 # ---------------------------------------------------------------- statistics
 
-def auroc(positive: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve of ``score`` for ``positive`` (Mann–Whitney, ties averaged); NaN with one class."""
-    positive = np.asarray(positive, bool)
-    n1 = int(positive.sum())
-    n0 = positive.size - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(score, float))
-    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def _resamples(groups: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
-    """Cluster bootstrap indices: the scheme (and so the resamples) of :func:`ecgshift.evaluation.binary_metrics`."""
-    rng = np.random.default_rng(seed)
-    unique, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    members = np.split(order, np.cumsum(np.bincount(inverse, minlength=len(unique)))[:-1])
-    for _ in range(n_boot):
-        chosen = rng.integers(0, len(unique), len(unique))
-        yield np.concatenate([members[g] for g in chosen])
-
-
-def cluster_estimate(stat: Callable[[np.ndarray], float], groups: np.ndarray, *, n_boot: int, seed: int = 0) -> Estimate:
-    """``stat(indices)`` on all items and its cluster-bootstrap 95 % interval (groups resampled whole)."""
-    point = float(stat(np.arange(len(groups))))
-    values = np.asarray([stat(idx) for idx in _resamples(groups, n_boot, seed)], float)
-    values = values[np.isfinite(values)]
-    low, high = np.quantile(values, [0.025, 0.975]) if values.size else (np.nan, np.nan)
-    return Estimate(point, float(low), float(high))
-
-
 def risk_coverage(correct: np.ndarray, uncertainty: np.ndarray, *, coverages: np.ndarray = COVERAGES) -> tuple[np.ndarray, float]:
     """Risk (error rate of the kept windows) at each coverage when the most uncertain are referred; and AURC
     (the mean risk over all n coverages k/n, Geifman et al. 2019)."""
@@ -136,7 +103,7 @@ def _two_class(p_af: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- one cell
 
 def _mc(model, x: np.ndarray, *, mc: int, fast: bool) -> tuple[dict[str, np.ndarray], object]:
-    passes = mc_passes(model.net, x, T=max(2, mc), fast=fast, temperature=1.0)
+    passes = mc_passes(model.net, x, mc=max(2, mc), mc_scope="head" if fast else "full", temperature=1.0)
     stats = summarize_samples(_scale(passes.samples, model.temperature))
     out = {"p_uncal": passes.samples.mean(0)[:, 1].astype(float), "p_af": stats.p_af, "entropy": stats.entropy, "mutual_info": stats.mutual_info}
     return out, passes
@@ -310,7 +277,7 @@ def compare_methods(members: dict[int, pd.DataFrame], *, mix: dict[str, float], 
     for method, (p, h, mi) in per_run.items():
         seed_rows = []
         for seed in seeds:
-            frame = subsample[seed].assign(entropy_det=lambda f: _binary_entropy(f.p_det.to_numpy(float)))
+            frame = subsample[seed].assign(entropy_det=lambda f: entropy(np.stack([1 - f.p_det.to_numpy(float), f.p_det.to_numpy(float)], -1)))
             if frame[p].isna().all():
                 continue
             seed_rows.extend({**r, "seed": seed} for r in _method_point(frame, p=p, entropy=h, mi=mi, mix=mix))
@@ -330,11 +297,6 @@ def compare_methods(members: dict[int, pd.DataFrame], *, mix: dict[str, float], 
     if len(out):
         out.insert(2, "in_mix", out.test_modality.map(lambda m: mix.get(m, 0.0) > 0))
     return out
-
-
-def _binary_entropy(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-12, 1 - 1e-12)
-    return -(q * np.log(q) + (1 - q) * np.log(1 - q))
 
 
 def _read_csv(path: Path, **options) -> pd.DataFrame:

@@ -15,9 +15,7 @@ and ``out_dir`` must then be on a filesystem every node sees).
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
@@ -51,7 +49,8 @@ class SweepConfig:
     mc: int = 20
     n_boot: int = 200
     ensemble: int = 3
-    full_mc: tuple[str, ...] = ()
+    #: names of the mixes whose cells also run full (whole-network) MC Dropout (TOML key ``full_mc_mixes``; ``full_mc`` is read as a deprecated alias)
+    full_mc_mixes: tuple[str, ...] = ()
     full_mc_windows: int = 300
     max_eval_windows: int | None = None
     quick: bool = False
@@ -68,7 +67,7 @@ class SweepConfig:
             (not self.mixes, 'sweep has no mixes: add a [mixes] table of name = "tecg=…,recg=…,hecg=…"'),
             (len(set(self.seeds)) < 3, f"a sweep needs at least 3 distinct seeds (got {list(self.seeds)})"),
             (not 1 <= self.ensemble <= len(self.seeds), f"ensemble K = {self.ensemble} must be between 1 and the number of seeds"),
-            (any(m not in self.mixes for m in self.full_mc), f"full_mc {list(self.full_mc)} names unknown mixes; mixes: {', '.join(self.mixes)}"),
+            (any(m not in self.mixes for m in self.full_mc_mixes), f"full_mc_mixes {list(self.full_mc_mixes)} names unknown mixes; mixes: {', '.join(self.mixes)}"),
             (min(self.budget, self.epochs, self.mc, self.full_mc_windows) < 1 or self.n_boot < 0, "budget, epochs, mc, full_mc_windows must be ≥ 1, n_boot ≥ 0"),
         ]
         for failed, message in problems:
@@ -88,7 +87,7 @@ class SweepConfig:
         return {k: getattr(self, k) for k in keys}
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "seeds": list(self.seeds), "full_mc": list(self.full_mc)}
+        return {**asdict(self), "seeds": list(self.seeds), "full_mc_mixes": list(self.full_mc_mixes)}
 
 
 def load_sweep_config(path: str | Path, *, quick: bool | None = None) -> SweepConfig:
@@ -101,10 +100,12 @@ def load_sweep_config(path: str | Path, *, quick: bool | None = None) -> SweepCo
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise EcgShiftError(f"{path}: cannot read sweep config ({exc})") from None
     settings, mixes, known = dict(data.get("sweep", {})), data.get("mixes", {}), {f.name for f in fields(SweepConfig)} - {"mixes"}
+    if "full_mc" in settings and "full_mc_mixes" not in settings:  # the name before 2026-12-01
+        settings["full_mc_mixes"] = settings.pop("full_mc")
     unknown = sorted(set(data) - {"sweep", "mixes"}) + sorted(set(settings) - known)
     if unknown:
         raise EcgShiftError(f"{path}: unknown keys {unknown}; [sweep] takes {', '.join(sorted(known))}")
-    settings.update({k: tuple(settings[k]) for k in ("seeds", "full_mc") if k in settings} | ({} if quick is None else {"quick": quick}))
+    settings.update({k: tuple(settings[k]) for k in ("seeds", "full_mc_mixes") if k in settings} | ({} if quick is None else {"quick": quick}))
     return SweepConfig(mixes={str(k): str(v) for k, v in mixes.items()}, **settings)
 
 
@@ -155,7 +156,7 @@ def plan_cells(config: SweepConfig) -> list[Cell]:
     by_shares: dict[tuple, list[str]] = {}
     for name, text in config.mixes.items():
         by_shares.setdefault(tuple(round(parse_mix(text).get(m, 0.0), 6) for m in _MODALITIES), []).append(name)
-    return [Cell(names[0], dict(zip(_MODALITIES, shares)), int(seed), tuple(names[1:]), any(n in config.full_mc for n in names))
+    return [Cell(names[0], dict(zip(_MODALITIES, shares)), int(seed), tuple(names[1:]), any(n in config.full_mc_mixes for n in names))
             for shares, names in by_shares.items() for seed in config.seeds]
 
 
@@ -250,16 +251,17 @@ def draw_notes(counts: list[dict]) -> str:
                      for c in counts if c["with_replacement"])
 
 
-def _cell_columns(cell: Cell, config: SweepConfig, run_config: dict, train_seconds: float) -> dict:
+def _cell_columns(cell: Cell, config: SweepConfig, run_config, train_seconds: float) -> dict:
+    """The cell's settings and what its run drew (``run_config``: the run's :class:`~ecgshift.checkpoint.RunConfig`)."""
     from ecgshift.mixing import format_mix
 
     row = {"cell_id": cell.cell_id, "mix_name": cell.name, "aliases": " ".join(cell.aliases), "mix": format_mix(cell.mix), "seed": cell.seed,
            **{f"share_{m}": cell.mix.get(m, 0.0) for m in _MODALITIES}, "budget": config.budget, "epochs": config.epochs,
            "model": config.model, "model_kwargs": json.dumps(config.model_kwargs, sort_keys=True), "mc": config.mc, "n_boot": config.n_boot,
-           "full_mc": cell.full_mc, "temperature": run_config["temperature"], "best_epoch": run_config["best_epoch"], "train_seconds": train_seconds}
-    row.update({f"train_{c['modality']}_{c['label']}{suffix}": c[k] for c in run_config["counts"] for suffix, k in (("", "requested"), ("_unique", "drawn_unique"))})
-    row.update({f"val_{m}_{label}": n for m, counts in run_config.get("val_counts", {}).items() for label, n in counts.items()})
-    row["notes"] = draw_notes(run_config["counts"])
+           "full_mc": cell.full_mc, "temperature": run_config.temperature, "best_epoch": run_config.best_epoch, "train_seconds": train_seconds}
+    row.update({f"train_{c['modality']}_{c['label']}{suffix}": c[k] for c in run_config.counts for suffix, k in (("", "requested"), ("_unique", "drawn_unique"))})
+    row.update({f"val_{m}_{label}": n for m, counts in run_config.val_counts.items() for label, n in counts.items()})
+    row["notes"] = draw_notes(list(run_config.counts))
     return row
 
 
@@ -322,8 +324,10 @@ def run_sweep(
     on_cell: Callable[[CellOutcome, int, int], None] | None = None,
 ) -> SweepResult:
     """Run every unfinished cell (locally in ``workers`` processes, or on Ray), then write the results tables."""
-    if executor not in ("local", "ray"):
-        raise EcgShiftError(f"unknown executor {executor!r}; executors: local, ray")
+    from ecgshift.runner import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise EcgShiftError(f"unknown executor {executor!r}; executors: {', '.join(EXECUTORS)}")
     started, out_dir, workers = time.perf_counter(), Path(out_dir).resolve(), max(1, workers or 2)
     config = config.resolved()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -342,49 +346,20 @@ def run_sweep(
             report(CellOutcome(cell.cell_id, "skipped", 0.0))
     pending = [c for c in cells if c.cell_id not in finished]
     if pending:
-        handle = load_data_handle(data_root=data_root, cache_dir=cache_dir)
-        if executor == "ray":
-            _run_ray(pending, config, out_dir, handle, address=address, workers=workers, report=report)
-        elif workers == 1:
-            for cell in pending:
-                report(run_cell(cell, config, out_dir, handle))
-        else:
-            import torch
+        from ecgshift.runner import run_jobs
 
-            spawn = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
-            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=spawn, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-                futures = {pool.submit(run_cell, cell, config, out_dir, handle): cell for cell in pending}
-                for future in as_completed(futures):
-                    report(_outcome(future.result, futures[future]))
+        handle = load_data_handle(data_root=data_root, cache_dir=cache_dir)
+        jobs = [(cell, config, str(out_dir), handle) for cell in pending]
+        for _, outcome in run_jobs(run_cell, jobs, executor=executor, workers=workers if executor == "ray" or len(pending) > 1 else 1,
+                                   address=address, on_failure=_failed_cell):
+            report(outcome)
     results = collect_results(out_dir, config=config, cells=cells)
     return SweepResult(out_dir, outcomes, results, time.perf_counter() - started)
 
 
-def _outcome(get: Callable[[], CellOutcome], cell: Cell) -> CellOutcome:
-    try:
-        return get()
-    except Exception as exc:  # a worker that died (killed, out of memory): that cell's error, not the sweep's end
-        return CellOutcome(cell.cell_id, f"error: worker failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}", 0.0)
-
-
-def _run_ray(cells: list[Cell], config: SweepConfig, out_dir: Path, handle: DataHandle, *, address: str | None, workers: int, report) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise EcgShiftError("executor 'ray' needs Ray: pip install 'ray>=2.9' (or ecgshift[ray])") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(**({"address": address} if address else {"num_cpus": workers}), include_dashboard=False, log_to_driver=False)
-    try:
-        task, handle_ref = ray.remote(num_cpus=1)(run_cell), ray.put(handle)
-        refs = {task.remote(cell, config, str(out_dir), handle_ref): cell for cell in cells}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            report(_outcome(lambda: ray.get(done[0]), refs[done[0]]))
-    finally:
-        if started_here:
-            ray.shutdown()
+def _failed_cell(job: tuple, exc: BaseException) -> CellOutcome:
+    """A cell whose worker failed (killed, out of memory): that cell's error, not the sweep's end."""
+    return CellOutcome(job[0].cell_id, f"error: worker failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}", 0.0)
 
 
 def collect_results(out_dir: str | Path, *, config: SweepConfig, cells: list[Cell] | None = None) -> pd.DataFrame:

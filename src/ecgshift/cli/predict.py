@@ -1,0 +1,194 @@
+"""``ecgshift models``, ``train``, ``predict`` and ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ecgshift.cli._console import check_output_file, console, err_console, fmt, progress as _progress
+from ecgshift.cli.data import CacheDir, DataRoot, sample_root
+from ecgshift.errors import EcgShiftError
+
+__all__ = ["models_command", "train_command", "predict_command", "demo_command", "write_and_show"]
+
+
+def models_command(fs: float = typer.Option(100.0, help="Sampling rate (Hz) for the cost figures."), window_s: float = typer.Option(10.0, help="Window length (s).")) -> None:
+    """List the registered architectures with parameter counts and MFLOPs per window."""
+    from ecgshift.models import list_models, model_info
+
+    table = Table(title=f"ecgshift models (1 lead, {fs:g} Hz, {window_s:g}-s window)")
+    for column in ("model", "parameters", "MFLOPs / window"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name in list_models():
+        info = model_info(name, fs=fs, window_s=window_s)
+        table.add_row(name, f"{info.n_params:,}", f"{info.mflops_per_window:.1f}")
+    console.print(table)
+
+
+def train_command(
+    mix: Optional[str] = typer.Option(None, "--mix", help="Modality shares, e.g. tecg=0.6,recg=0.2,hecg=0.2."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Training windows drawn (class-balanced within each modality)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    out: Path = typer.Option(Path("runs/latest"), "--out", help="Run folder to write."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="A named configuration from ecgshift.presets, e.g. default or quick (an unknown name lists them all)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Registered architecture (see `ecgshift models`)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    dropout: Optional[float] = typer.Option(None, "--dropout"),
+    dropout_placement: Optional[str] = typer.Option(None, "--dropout-placement", help="head or all."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's weights (transfer)."),
+    freeze_trunk: bool = typer.Option(False, "--freeze-trunk", help="With --init: train only the heads."),
+    star: bool = typer.Option(False, "--star", help="Add STAR-style beat-wise resampling augmentation (slower)."),
+    data_root: Optional[Path] = DataRoot,
+    cache_dir: Optional[Path] = CacheDir,
+) -> None:
+    """Train an AF-vs-SR classifier on a modality mix; writes weights (safetensors), config.json and logs."""
+    import dataclasses
+
+    import torch
+
+    from ecgshift.mixing import load_modality_windows, parse_mix
+    from ecgshift.paths import cache_root
+    from ecgshift.presets import preset_config
+    from ecgshift.training import TrainConfig, fit
+
+    base = preset_config(preset) if preset else TrainConfig(mix=parse_mix("tecg=0.6,recg=0.2,hecg=0.2"))
+    try:
+        mix = parse_mix(mix) if mix else None
+    except ValueError as exc:
+        raise EcgShiftError(f"--mix {mix}: {exc}") from None
+    kwargs = dict(base.model_kwargs)
+    if dropout is not None:
+        kwargs["dropout"] = dropout
+    if dropout_placement is not None:
+        kwargs["dropout_placement"] = dropout_placement
+    changes = {"model_kwargs": kwargs, "freeze_trunk": freeze_trunk or base.freeze_trunk}
+    for key, value in (("mix", mix), ("budget", budget), ("seed", seed), ("model", model), ("epochs", epochs), ("init", str(init) if init else None)):
+        if value is not None:
+            changes[key] = value
+    if star:
+        changes["augment"] = dataclasses.replace(base.augment, beats=0.3)
+    config = dataclasses.replace(base, **changes)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    with _progress() as progress:
+        task = progress.add_task("preparing windows", total=None)
+        sets = load_modality_windows(data_root=data_root, cache_dir=cache_root(cache_dir), config=_harmonize_for(config), modalities=[m for m, v in config.mix.items() if v > 0], on_record=lambda i, n: progress.update(task, completed=i, total=n),
+                                     labels=tuple(sorted({"AF", "SR", *(k for k, v in config.class_shares.items() if v > 0)})))
+        progress.update(task, description="training", completed=0, total=None)
+
+        def on_epoch(epoch: int, row: dict) -> None:
+            scores = " ".join(f"{k[9:]}={v:.3f}" for k, v in row.items() if k.startswith("val_bacc_"))
+            err_console.print(f"epoch {epoch:2d}  loss {row['train_loss']:.3f}  val score {row['val_score']:.3f}  balanced acc {scores}  ({row['seconds']:.0f} s)")
+
+        result = fit(config, sets, run_dir=out, on_epoch=on_epoch, on_batch=lambda b, n: progress.update(task, description=f"training (batch {b}/{n})"))
+    console.print(f"trained {config.model} on mix {config.mix} in {result.seconds:.0f} s; best epoch {result.best_epoch}; temperature {result.temperature:.2f} → {out}")
+    console.print(result.counts.to_string(index=False))
+
+
+def _harmonize_for(config):
+    """The windows a run is trained on: the init run's harmonization (read from its RunConfig), else the default."""
+    from ecgshift.checkpoint import read_config
+    from ecgshift.preprocess import HarmonizeConfig
+
+    return read_config(config.init).harmonize if config.init else HarmonizeConfig()
+
+
+def predict_command(
+    paths: List[Path] = typer.Argument(..., help="Recordings or folders (WFDB .hea, EDF, CSV with --fs)."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Run folder (default: the model shipped with ecgshift)."),
+    mc: int = typer.Option(20, "--mc", help="Monte Carlo Dropout passes (1 = deterministic)."),
+    full_mc: bool = typer.Option(False, "--full-mc", help="Resample the whole network, not only the dropout head."),
+    windows: bool = typer.Option(False, "--windows", help="One row per window instead of per record."),
+    modality: str = typer.Option("unknown", "--modality", help="The modality the inputs are said to be (recg, tecg, hecg)."),
+    fs: Optional[float] = typer.Option(None, "--fs", help="Sampling rate (Hz) for CSV inputs."),
+    rhythm: bool = typer.Option(True, "--rhythm/--no-rhythm", help="Decide recordings of 5 min or more (Holter-like) by the network fused with rhythm evidence, as `ecgshift holter` does."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV to write."),
+) -> int:
+    """Predict AF vs SR with uncertainty, predicted modality and shift score for each recording."""
+    from ecgshift.batch import collect_inputs, predict_paths
+    from ecgshift.predictor import load_model
+    from ecgshift.rhythm.fusion import default_fusion
+
+    config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm)
+    check_output_file(out)
+    model = load_model(model_dir)
+    inputs = collect_inputs(paths)
+    if not inputs:
+        raise EcgShiftError(f"{', '.join(map(str, paths))}: no recordings found (.hea, .edf, .csv)")
+    with _progress() as progress:
+        task = progress.add_task("predicting", total=len(inputs))
+        frame = predict_paths(model, inputs, config=config, fs=fs, given_modality=modality, windows=windows,
+                              fusion=default_fusion() if rhythm else None, on_path=lambda i, n: progress.update(task, completed=i))
+    write_and_show(frame, out)
+    return exit_code(frame.drop_duplicates("path").status)
+
+
+def pipeline_options(*, mc: int, full_mc: bool, rhythm: bool = True):
+    """The :class:`~ecgshift.pipeline.PipelineConfig` of the command-line options, or a one-line usage error."""
+    from ecgshift.pipeline import PipelineConfig
+
+    try:
+        return PipelineConfig(mc=mc, mc_scope="full" if full_mc else "head", rhythm=rhythm)
+    except ValueError as exc:
+        raise EcgShiftError(f"--mc {mc}: {exc}") from None
+
+
+def exit_code(statuses) -> int:
+    """0 when every input is done, 1 when some were rejected or failed."""
+    from ecgshift.status import DONE
+
+    return 0 if all(s == DONE for s in statuses) else 1
+
+
+def write_and_show(frame, out: Path, *, show_rows: int = 30) -> None:
+    from ecgshift.status import DONE
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    ok = frame.status == DONE
+    table = Table(title=f"ecgshift predictions → {out}")
+    columns = [c for c in ("record", "status", "reference", "given_modality", "predicted_modality", "p_af", "label", "entropy", "mutual_info", "shift_score", "refer", "n_windows", "decided_by", "start_s") if c in frame]
+    for column in columns:
+        table.add_column(column)
+    for row in frame.head(show_rows).to_dict("records"):
+        table.add_row(*[fmt(row.get(c)) for c in columns])
+    console.print(table)
+    if len(frame) > show_rows:
+        console.print(f"… {len(frame) - show_rows} more rows in {out}")
+    records = frame.drop_duplicates("path")
+    done = int((records.status == DONE).sum())
+    console.print(f"records: {len(records)} · done {done} · rejected {len(records) - done}"
+                  + (f" · predicted AF {int((frame[ok].label == 'AF').sum())} · SR {int((frame[ok].label == 'SR').sum())} · referred {int(frame[ok].refer.astype(bool).sum())}" if ok.any() else ""))
+    for row in records[records.status != DONE].to_dict("records"):
+        console.print(f"[red]{escape(str(row['path']))}[/red]: {escape(str(row['status']))}", highlight=False)
+    if "problems" in records:  # done, but part of the recording lost something (e.g. rhythm evidence of a chunk)
+        for row in records[records.problems.astype("string").fillna("") != ""].to_dict("records"):
+            console.print(f"[yellow]{escape(str(row['path']))}[/yellow]: {escape(str(row['problems']))}", highlight=False)
+
+
+def demo_command(
+    out: Path = typer.Option(Path("demo_predictions.csv"), "--out", help="CSV to write."),
+    mc: int = typer.Option(20, "--mc", help="Monte Carlo Dropout passes."),
+) -> None:
+    """Run the default model on the real recordings bundled with ecgshift (a few per modality)."""
+    import pandas as pd
+
+    from ecgshift.batch import predict_paths
+    from ecgshift.predictor import load_model
+    from ecgshift.rhythm.fusion import default_fusion
+
+    check_output_file(out)
+    folder = sample_root()
+    manifest = pd.read_csv(folder / "manifest.csv", dtype=str, keep_default_na=False)
+    paths = [folder / p for p in manifest.path]
+    model = load_model()
+    console.print(f"model: {model}")
+    frame = predict_paths(model, paths, config=pipeline_options(mc=mc, full_mc=False), given_modality={str(folder / p): m for p, m in zip(manifest.path, manifest.modality)},
+                          fusion=default_fusion())
+    labels = {str(folder / p): l for p, l in zip(manifest.path, manifest.label)}
+    frame["reference"] = [labels.get(p) or r for p, r in zip(frame.path, frame.reference)]
+    write_and_show(frame, out)
+    console.print("Sources: PhysioNet/CinC 2017, PTB-XL, MIT-BIH (test-split records; see ecgshift/assets/samples/ATTRIBUTION.md).")
