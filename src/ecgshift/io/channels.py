@@ -214,5 +214,5 @@ def _override(names: list[str], units: list[str], channel: str, path: str | Path
     if not is_voltage_unit(units[i]):
         raise BadInputError(path, f"channel {names[i]!r} has unit {units[i]!r}, not a voltage: it is no ECG")
     ignored = tuple(_describe(names[j], units[j]) for j in range(len(names)) if j != i)
-    notes = (f"channel {names[i]!r} chosen by name; ignored: {', '.join(ignored)}",) if ignored else ()
+    notes = (f"channel {names[i]!r} chosen by name ({len(ignored)} other channels not read)",) if ignored else ()
     return ChannelSelection(indices=(i,), leads=(lead_name(names[i]),), units=(units[i],), ignored=ignored, notes=notes)

@@ -10,7 +10,7 @@ import numpy as np
 from ecgshift.errors import BadInputError
 from ecgshift.io.channels import is_voltage_unit, unit_scale
 
-__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts"]
+__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts", "sample_range"]
 
 #: Sampling rates outside this range (Hz) are not plausible for a diagnostic ECG.
 MIN_FS, MAX_FS = 50.0, 20_000.0
@@ -60,3 +60,14 @@ def check_signal(signal: np.ndarray, path: str | Path, *, allow_nan: bool = Fals
     spread = np.nanmax(signal, axis=-1) - np.nanmin(signal, axis=-1)
     if np.all(spread <= 1e-6):
         raise BadInputError(path, "flat signal: every lead is constant")
+
+
+def sample_range(start_s: float, end_s: float | None, fs: float, total: int, path: str | Path) -> tuple[int, int]:
+    """Sample indices ``[round(start_s·fs), round(end_s·fs))`` clipped to the record, or a one-line error
+    when that leaves nothing."""
+    sampfrom = max(0, int(round(start_s * fs)))
+    sampto = total if end_s is None else min(total, int(round(end_s * fs)))
+    if sampfrom >= sampto:
+        end_text = "end" if end_s is None else f"{end_s:g} s"
+        raise BadInputError(path, f"requested range {start_s:g} s to {end_text} is outside the record ({total / fs:g} s)")
+    return sampfrom, sampto
