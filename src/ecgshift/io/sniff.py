@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 __all__ = [
-    "HEAD_BYTES", "ISHNE_MAGIC", "POLAR_HEADER", "head", "xml_root", "is_apple_csv", "is_polar_txt",
+    "HEAD_BYTES", "ISHNE_MAGIC", "APPLE_KEYS", "POLAR_HEADER", "head", "xml_root", "is_apple_csv", "is_polar_txt",
     "is_aecg_xml", "is_muse_xml", "is_ishne", "what_it_is_not",
 ]
 
@@ -61,11 +61,17 @@ def is_muse_xml(path: str | Path) -> bool:
     return xml_root(path) == "RestingECG"
 
 
+#: The metadata keys of an Apple Health ECG export (English), two of which mark the file as one.
+APPLE_KEYS = frozenset({"name", "date of birth", "recorded date", "classification", "symptoms", "software version",
+                        "device", "sample rate", "lead", "unit"})
+
+
 def is_apple_csv(path: str | Path) -> bool:
-    """An Apple Health ECG export: metadata lines ``Name,…`` … ``Sample Rate,…`` before the samples."""
-    lines = [line for line in _lines(path, 30) if line]
+    """An Apple Health ECG export: metadata lines (``Name,…``, ``Recorded Date,…``, ``Sample Rate,…``) before the
+    samples; two of the known keys among the first 15 non-blank lines suffice (the reader then checks the rest)."""
+    lines = [line for line in _lines(path, 40) if line]
     keys = {line.split(",", 1)[0].strip().strip('"').lower() for line in lines[:15]}
-    return "sample rate" in keys and ("recorded date" in keys or "lead" in keys)
+    return len(keys & APPLE_KEYS) >= 2
 
 
 def is_polar_txt(path: str | Path) -> bool:
