@@ -71,7 +71,8 @@ def test_ecg_channel_names_are_taken_as_ecg_with_their_canonical_lead_name(label
 @pytest.mark.parametrize(
     "label",
     ["PLETH", "PPG", "RESP", "Resp", "Thorax", "ABP", "ART", "BP", "SpO2", "EEG Fp1-Ref", "C3-A2", "Fp1", "EOG(L)",
-     "EMG chin", "Event", "Marker", "EDF Annotations", "Temp", "Position", "Activity", "HR", "Snore"],
+     "EMG chin", "Event", "Marker", "EDF Annotations", "Temp", "Position", "Activity", "HR", "Snore", "ECG HR",
+     "Resp (ECG-derived)", "Pulse"],
 )
 def test_non_ecg_channel_names_are_ignored_and_named_in_the_note(label: str) -> None:
     selection = ecg_channels(["II", label], ["mV", "uV"])

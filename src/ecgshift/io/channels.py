@@ -123,12 +123,10 @@ def unit_scale(unit: str | None) -> float:
 def _kind(name: str) -> str:
     """'ecg', 'other' (named non-ECG) or 'unknown', from the name alone."""
     text = " ".join(str(name).split())
-    if _ECG_WORD.search(text):
-        return "ecg"
-    if _is_lead(text):
-        return "ecg"
     if _NON_ECG.search(text) or _EEG_ELECTRODE.match(text):
-        return "other"
+        return "other"  # first: 'ECG HR', 'Resp (ECG-derived)' are not ECG leads
+    if _ECG_WORD.search(text) or _is_lead(text):
+        return "ecg"
     return "unknown"
 
 
