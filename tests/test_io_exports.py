@@ -185,3 +185,20 @@ def test_polar_value_that_is_not_a_number_is_one_line_error(tmp_path: Path, cinc
     with pytest.raises(BadInputError) as exc:
         io.read(path)
     assert_one_line(exc, path, "malformed Polar export rows")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "fragment"),
+    [(1, "99999999999999999999", "malformed Polar export rows"), (3, "1e309", "infinite")],
+    ids=["timestamp-overflow", "infinite-value"],  # found by tests/test_io_fuzz.py
+)
+def test_polar_out_of_range_numbers_are_one_line_errors(tmp_path: Path, cinc: np.ndarray, column: int, value: str, fragment: str) -> None:
+    path = write_polar(tmp_path / "range.txt", polar_uv(cinc)[:300])
+    lines = path.read_text().splitlines()
+    cells = lines[20].split(";")
+    cells[column] = value
+    lines[20] = ";".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BadInputError) as exc:
+        io.read(path)
+    assert_one_line(exc, path, fragment)

@@ -17,6 +17,7 @@ from importlib import import_module
 from pathlib import Path
 
 from ecgshift.errors import NO_ECG_SIGNAL, BadInputError
+from ecgshift.io import sniff
 from ecgshift.io.info import RecordInfo
 from ecgshift.record import Record
 
@@ -66,10 +67,11 @@ del _reader, _ext
 
 
 def reader_for(path: str | Path) -> Reader:
-    """The reader of a path, by its extension; a record name without extension is WFDB when ``name.hea`` exists."""
+    """The reader of a path, by its extension (and, where formats share one, the file's first bytes:
+    :mod:`ecgshift.io.sniff`); a record name without extension is WFDB when ``name.hea`` exists."""
     path = Path(path)
     ext = path.suffix.lower()
-    if ext == ".ecg" and path.with_suffix(".hea").exists() and not _is_ishne(path):
+    if ext == ".ecg" and path.with_suffix(".hea").exists() and not sniff.is_ishne(path):
         return READERS["wfdb"]  # a WFDB beat-annotation file (NSR2DB's .ecg), not an ISHNE Holter
     if ext == "" or ext not in _BY_EXTENSION:
         if path.with_name(path.name + ".hea").exists() or Path(f"{path}.hea").exists():
@@ -87,8 +89,6 @@ def reader_for(path: str | Path) -> Reader:
 
 def _sniffed(path: Path, ext: str, candidates: list[Reader]) -> Reader:
     """Among readers sharing an extension: the one whose sniffer claims the file, else the default."""
-    from ecgshift.io import sniff
-
     for reader in candidates:
         if reader.sniff is not None and getattr(sniff, reader.sniff)(path):
             return reader
@@ -96,12 +96,6 @@ def _sniffed(path: Path, ext: str, candidates: list[Reader]) -> Reader:
     if defaults:
         return defaults[0]
     raise BadInputError(path, f"unknown file type {ext!r}: {sniff.what_it_is_not(path, [r.name for r in candidates])}")
-
-
-def _is_ishne(path: Path) -> bool:
-    from ecgshift.io import sniff
-
-    return sniff.is_ishne(path)
 
 
 def stores_fs(path: str | Path) -> bool:
@@ -115,7 +109,8 @@ def stores_fs(path: str | Path) -> bool:
 
 
 def is_readable(path: str | Path) -> bool:
-    """Whether ``read`` would try this path (by extension), without reading it."""
+    """Whether ``read`` would try this path (by extension, and the first bytes where formats share one),
+    without reading it."""
     try:
         reader_for(path)
     except BadInputError:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +74,12 @@ def _parse(path: Path, channel: str | None) -> _Export:
     ecg_name = ecg_names[selection.indices[0]]
     phone = next((n for n in names if n.lower().startswith("phone timestamp")), None)
     try:
-        frame = pd.read_csv(path, sep=";", encoding="utf-8-sig", usecols=[c for c in (phone, time_name, ecg_name) if c],
-                            dtype={time_name: "int64" if time_scale == 1e-9 else "float64", ecg_name: "float64"},
-                            skipinitialspace=True)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns on casts it then refuses
+            frame = pd.read_csv(path, sep=";", encoding="utf-8-sig", usecols=[c for c in (phone, time_name, ecg_name) if c],
+                                dtype={time_name: "int64" if time_scale == 1e-9 else "float64", ecg_name: "float64"},
+                                skipinitialspace=True)
+    except (ValueError, OverflowError, TypeError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         detail = " ".join(str(exc).split())[:160]
         raise BadInputError(path, f"malformed Polar export rows ({detail})") from None
     if frame.empty:
