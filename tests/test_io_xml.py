@@ -48,8 +48,8 @@ def write_aecg(path: Path, leads: dict[str, np.ndarray], *, scale_uv: float = 2.
                increment: str = '<increment value="0.002" unit="s"/>', extra_sequence: str = "") -> Path:
     """An AnnotatedECG with one RHYTHM series; digits = round((mV·1000 − origin) / scale)."""
     sequences = [
-        '<component><sequence><code code="TIME_ABSOLUTE" codeSystem="2.16.840.1.113883.5.4"/>'
-        f'<value xsi:type="GLIST_TS"><head value="20210304101500.000"/>{increment}</value></sequence></component>'
+        ('<component><sequence><code code="TIME_ABSOLUTE" codeSystem="2.16.840.1.113883.5.4"/>'
+        f'<value xsi:type="GLIST_TS"><head value="20210304101500.000"/>{increment}</value></sequence></component>')
     ]
     for name, mv in leads.items():
         digits = " ".join(str(int(d)) for d in np.round((mv * 1000 - origin_uv) / scale_uv))
@@ -147,13 +147,17 @@ def muse_lead(name: str, mv: np.ndarray) -> str:
 def write_muse(path: Path, leads: dict[str, np.ndarray], *, rhythm: bool = True) -> Path:
     """A MUSE RestingECG with a 600-sample Median waveform first and (optionally) the 10-s Rhythm waveform."""
     median = "".join(muse_lead(n, leads[n][:600]) for n in MUSE_LEADS)
-    waveforms = [f"<Waveform><WaveformType>Median</WaveformType><WaveformStartTime>0</WaveformStartTime>"
-                 f"<NumberofLeads>8</NumberofLeads><SampleType>CONTINUOUS_SAMPLES</SampleType><SampleBase>500</SampleBase>"
-                 f"<SampleExponent>0</SampleExponent>{median}</Waveform>"]
+    waveforms = [
+        ("<Waveform><WaveformType>Median</WaveformType><WaveformStartTime>0</WaveformStartTime>"
+        "<NumberofLeads>8</NumberofLeads><SampleType>CONTINUOUS_SAMPLES</SampleType><SampleBase>500</SampleBase>"
+        f"<SampleExponent>0</SampleExponent>{median}</Waveform>")
+    ]
     if rhythm:
         full = "".join(muse_lead(n, leads[n]) for n in MUSE_LEADS)
-        waveforms.append(f"<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>250</SampleBase>"
-                         f"<SampleExponent>0</SampleExponent>{full}</Waveform>".replace("<SampleBase>250", "<SampleBase>500"))
+        waveforms.append(
+            "<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>500</SampleBase>"
+            f"<SampleExponent>0</SampleExponent>{full}</Waveform>"
+        )
     path.write_text(
         '<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n'
         "<RestingECG><MuseInfo><MuseVersion>9.0.9.18167</MuseVersion></MuseInfo>"

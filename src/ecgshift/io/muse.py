@@ -35,7 +35,7 @@ from ecgshift.errors import BadInputError
 from ecgshift.io.channels import ChannelSelection, ecg_channels
 from ecgshift.io.checks import check_fs, check_signal, sample_range, to_millivolts
 from ecgshift.io.info import RecordInfo
-from ecgshift.io.xmlsafe import child, children, parse, text_of
+from ecgshift.io.xmlsafe import children, parse, text_of
 from ecgshift.record import Record
 
 __all__ = ["read_muse", "muse_info", "DERIVED_LEADS", "derive_limb_leads"]
