@@ -12,7 +12,8 @@ The rule, in order:
    ABP/ART/BP/CVP/PAP/pressure, SpO2/SaO2/O2/CO2, EEG (also bare 10-20 electrode
    names such as ``Fp1``, ``C3-A2``), EOG, EMG/chin/leg, event/marker/annotation/
    trigger/status channels, temperature, position/accelerometer/activity,
-   snore, light, heart rate/HR/pulse rate.
+   snore, light, heart rate/HR/pulse rate. Checked first, so 'ECG HR' and
+   'Resp (ECG-derived)' are not ECG leads.
 2. **Unit not a voltage → ignored.** A unit that is neither a voltage (mV, uV,
    µV, V, nV) nor unspecified (empty, ``NU`` for "no unit") is another
    quantity: ``pm`` (per minute), ``%``, ``mmHg``, ``degC``, ``bpm``, ``l/min`` …
