@@ -62,3 +62,16 @@ def test_xml_that_is_neither_aecg_nor_muse_is_one_line_error(tmp_path: Path) -> 
         io.read(path)
     message = str(exc.value)
     assert "\n" not in message and "report.xml" in message and "root element <Report>" in message
+
+
+def test_a_folder_search_finds_each_recording_once(tmp_path: Path) -> None:
+    files = {
+        "rec.hea": "rec 1 360 10\nrec.dat 16 200 16 0 0 0 0 MLII\n", "rec.dat": "", "rec.atr": "", "rec.ecg": "",
+        "holter.ecg": "ISHNE1.0", "a.xml": '<AnnotatedECG xmlns="urn:hl7-org:v3"/>', "report.xml": "<Report/>",
+        "polar.txt": "Phone timestamp;sensor timestamp [ns];timestamp [ms];ecg [uV]\n", "readme.txt": "hello\n",
+        "w.csv": "II\n0.1\n", "scan.dcm": "", "notes.pdf": "",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+    found = sorted(p.name for p in tmp_path.iterdir() if io.stands_for_recording(p))
+    assert found == ["a.xml", "holter.ecg", "polar.txt", "rec.hea", "scan.dcm", "w.csv"]

@@ -21,7 +21,9 @@ from ecgshift.io import sniff
 from ecgshift.io.info import RecordInfo
 from ecgshift.record import Record
 
-__all__ = ["READERS", "Reader", "RecordInfo", "read", "info", "reader_for", "is_readable", "stores_fs"]
+__all__ = [
+    "READERS", "Reader", "RecordInfo", "read", "info", "reader_for", "is_readable", "stands_for_recording", "stores_fs",
+]
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,20 @@ def is_readable(path: str | Path) -> bool:
     except BadInputError:
         return False
     return True
+
+
+def stands_for_recording(path: str | Path) -> bool:
+    """Whether a file found in a folder stands for one recording: a WFDB header (not its .dat/.mat/.atr, nor a
+    WFDB annotation file named .ecg), or a file another reader takes by extension and content (an .xml that is
+    aECG or MUSE, a .txt that is a Polar export, a .ecg that is ISHNE …). For folder searches."""
+    path = Path(path)
+    if path.suffix.lower() == ".hea":
+        return True
+    try:
+        reader = reader_for(path)
+    except BadInputError:
+        return False
+    return reader.name != "wfdb" and path.is_file()
 
 
 def read(
