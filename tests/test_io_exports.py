@@ -202,3 +202,15 @@ def test_polar_out_of_range_numbers_are_one_line_errors(tmp_path: Path, cinc: np
     with pytest.raises(BadInputError) as exc:
         io.read(path)
     assert_one_line(exc, path, fragment)
+
+
+def test_apple_comma_decimal_is_read_when_quoted_and_refused_when_not(tmp_path: Path, cinc: np.ndarray) -> None:
+    uv = apple_uv(cinc)[:1000]
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text("\n".join([*APPLE_HEADER, *(f'"{v:.3f}"'.replace(".", ",") for v in uv)]) + "\n", encoding="utf-8")
+    np.testing.assert_allclose(io.read(quoted).signal[0], uv / 1000, atol=1e-6)
+    bare = tmp_path / "bare.csv"
+    bare.write_text("\n".join([*APPLE_HEADER, *(f"{v:.3f}".replace(".", ",") for v in uv)]) + "\n", encoding="utf-8")
+    with pytest.raises(BadInputError) as exc:
+        io.read(bare)
+    assert_one_line(exc, bare, "sample 1", "more than one field")

@@ -18,8 +18,9 @@ Layout (English export)::
     …
 
 Metadata lines are ``key,value`` (CSV quoting) until the first line that is a
-number; from there on every non-blank line is one sample (a first cell, a comma
-decimal mark inside quotes is accepted). ``Sample Rate`` gives fs (so no ``fs``
+number; from there on every non-blank line is one sample (one field; a comma
+decimal mark is accepted inside quotes, ``"-12,345"``, and an unquoted one is
+refused rather than guessed). ``Sample Rate`` gives fs (so no ``fs``
 is needed), ``Unit`` the unit (µV → mV), ``Lead`` the lead name ('Lead I' → 'I'),
 ``Recorded Date`` the start time (with its UTC offset when given). The watch's own
 ``Classification`` and ``Symptoms`` are kept in ``meta`` (they are the device's
@@ -71,6 +72,18 @@ def _recorded(text: str) -> _dt.datetime | None:
 def _cell(line: str) -> str:
     cells = next(_csv.reader([line]), [""])
     return (cells[0] if cells else "").strip()
+
+
+def _sample(line: str, number: int, path: Path) -> float:
+    """One sample line → its value; a second non-empty field (``-12,345`` unquoted) is refused, not guessed."""
+    cells = [c.strip() for c in next(_csv.reader([line]), [""])]
+    cell = cells[0] if cells else ""
+    if any(cells[1:]):
+        raise BadInputError(path, f"sample {number} ({line.strip()[:40]!r}) has more than one field: "
+                                  "quote a comma decimal mark")
+    if not _NUMBER.match(cell):
+        raise BadInputError(path, f"sample {number} ({cell[:40]!r}) is not a number")
+    return float(cell.replace(",", "."))
 
 
 def _parse(path: Path, channel: str | None) -> _Export:
@@ -132,10 +145,7 @@ def read_apple(
     sampfrom, sampto = sample_range(start_s, end_s, export.fs, len(export.values), path)
     out = np.empty(sampto - sampfrom, dtype=np.float64)
     for i, line in enumerate(export.values[sampfrom:sampto]):
-        cell = _cell(line)
-        if not _NUMBER.match(cell):
-            raise BadInputError(path, f"sample {sampfrom + i + 1} ({cell[:40]!r}) is not a number")
-        out[i] = float(cell.replace(",", "."))
+        out[i] = _sample(line, sampfrom + i + 1, path)
     signal = to_millivolts(out[None, :].astype(np.float32), list(export.selection.units), path).astype(np.float32)
     check_signal(signal, path, allow_nan=allow_nan)
     keys = {k.lower(): v for k, v in export.metadata.items()}
