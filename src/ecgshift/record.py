@@ -10,6 +10,7 @@ annotation-only recording (beats but no waveform) has a signal of shape
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -80,7 +81,13 @@ class Beats:
 
 @dataclass(frozen=True, eq=False)
 class Record:
-    """One ECG recording (or a chunk of one: ``start_s`` is its offset in the whole)."""
+    """One ECG recording (or a chunk of one: ``start_s`` is its offset in the whole).
+
+    ``notes``: what the reader did that a user should know, one line each (non-ECG channels ignored,
+    leads derived, a header checksum …); not errors. ``start_time``: the clock time of the whole
+    recording's first sample as the file states it (time-zone aware only when the file gives a zone),
+    or None when the format stores none; a chunk's first sample is at ``start_time + start_s``.
+    """
 
     signal: np.ndarray
     fs: float
@@ -95,6 +102,8 @@ class Record:
     source: str | None = None
     start_s: float = 0.0
     meta: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    start_time: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.signal.ndim != 2:

@@ -8,12 +8,12 @@ from typing import Sequence
 import numpy as np
 
 from ecgshift.errors import FLAT, GAP, BadInputError
+from ecgshift.io.channels import is_voltage_unit, unit_scale
 
-__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts"]
+__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts", "sample_range"]
 
 #: Sampling rates outside this range (Hz) are not plausible for a diagnostic ECG.
 MIN_FS, MAX_FS = 50.0, 20_000.0
-_UNIT_SCALE = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nu": 1.0, "": 1.0}
 
 
 def check_fs(fs: float | None, path: str | Path) -> float:
@@ -28,15 +28,14 @@ def check_fs(fs: float | None, path: str | Path) -> float:
 
 
 def to_millivolts(signal: np.ndarray, units: Sequence[str] | None, path: str | Path) -> np.ndarray:
-    """Scale each lead to mV from its unit ('mV', 'uV', 'V'; empty or 'NU' are taken as mV)."""
+    """Scale each lead to mV from its unit ('mV', 'uV', 'µV', 'nV', 'V'; empty or 'NU' are taken as mV)."""
     if not units:
         return signal
     scales = []
     for unit in units:
-        key = (unit or "").strip().lower()
-        if key not in _UNIT_SCALE:
+        if not is_voltage_unit(unit):
             raise BadInputError(path, f"signal unit {unit!r} is not a voltage (expected mV, uV or V)")
-        scales.append(_UNIT_SCALE[key])
+        scales.append(unit_scale(unit))
     if all(s == 1.0 for s in scales):
         return signal
     return (signal * np.asarray(scales, dtype=np.float32)[:, None]).astype(np.float32)
@@ -61,3 +60,14 @@ def check_signal(signal: np.ndarray, path: str | Path, *, allow_nan: bool = Fals
     spread = np.nanmax(signal, axis=-1) - np.nanmin(signal, axis=-1)
     if np.all(spread <= 1e-6):
         raise BadInputError(path, "flat signal: every lead is constant", code=FLAT)
+
+
+def sample_range(start_s: float, end_s: float | None, fs: float, total: int, path: str | Path) -> tuple[int, int]:
+    """Sample indices ``[round(start_s·fs), round(end_s·fs))`` clipped to the record, or a one-line error
+    when that leaves nothing."""
+    sampfrom = max(0, int(round(start_s * fs)))
+    sampto = total if end_s is None else min(total, int(round(end_s * fs)))
+    if sampfrom >= sampto:
+        end_text = "end" if end_s is None else f"{end_s:g} s"
+        raise BadInputError(path, f"requested range {start_s:g} s to {end_text} is outside the record ({total / fs:g} s)")
+    return sampfrom, sampto

@@ -8,9 +8,12 @@ Rules:
   not store the sampling rate, so ``fs`` is always given by the caller; when
   ``time_s`` is present, the rate it implies (1 / median step) must agree with
   ``fs`` within 1 %, otherwise the file is refused ("wrong fs").
-* Every other column is one lead, named by its header (normalized with
-  ``normalize_lead_name``: 'ECG II' → 'II'). Values are mV unless the header
-  carries a unit: ``II [uV]``, ``II (uV)`` or ``II_uV`` (mV, uV, µV, V).
+* Every other column is a channel, named by its header (normalized: 'ECG II'
+  → 'II'). Values are mV unless the header carries a unit: ``II [uV]``,
+  ``II (uV)`` or ``II_uV`` (mV, uV, µV, V). The ECG channels among them are
+  chosen by :func:`ecgshift.io.channels.ecg_channels` (``Resp [pm]``, ``PPG``,
+  ``SpO2 [%]`` … are ignored, not parsed, and named in ``Record.notes``);
+  ``channel=`` picks one column by name.
   Columns named ``time``, ``t``, ``timestamp``, ``sample`` or ``index`` are
   refused rather than taken for leads: name the time column ``time_s``.
 * Every cell must be a number; empty cells and NaN are refused unless
@@ -30,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from ecgshift.errors import BadInputError
+from ecgshift.io.channels import ChannelSelection, ecg_channels, lead_name
 from ecgshift.io.checks import check_fs, check_signal, to_millivolts
 from ecgshift.io.info import RecordInfo
-from ecgshift.leads import normalize_lead_name
 from ecgshift.record import Record
 
 __all__ = ["TIME_COLUMN", "read_csv", "csv_info", "parse_column"]
@@ -46,11 +49,25 @@ _UNIT_SUFFIX = re.compile(r"^(.+?)_(mv|uv|µv|μv|v)$", re.IGNORECASE)
 
 def parse_column(name: str) -> tuple[str, str]:
     """A header cell → (lead name, unit): ``'II [uV]'`` → ``('II', 'uV')``, ``'V1'`` → ``('V1', 'mV')``."""
+    label, unit = _split_unit(name)
+    return lead_name(label), unit
+
+
+def _split_unit(name: str) -> tuple[str, str]:
+    """A header cell → (label as written, unit)."""
     for pattern in (_UNIT_BRACKETS, _UNIT_SUFFIX):
         match = pattern.match(name.strip())
         if match:
-            return normalize_lead_name(match.group(1)), match.group(2)
-    return normalize_lead_name(name), "mV"
+            return match.group(1).strip(), match.group(2)
+    return name.strip(), "mV"
+
+
+def _selection(names: list[str], path: Path, channel: str | None) -> ChannelSelection:
+    """The ECG columns among the header's (the time column excluded)."""
+    columns = [n for n in names if n != TIME_COLUMN]
+    labels, units = zip(*(_split_unit(n) for n in columns))
+    selection = ecg_channels(labels, units, channel=channel, path=path)
+    return selection
 
 
 def _header(path: Path) -> tuple[list[str], str]:
@@ -95,18 +112,20 @@ def _count_rows(path: Path) -> int:
         return max(0, sum(1 for line in f if line.strip()) - 1)
 
 
-def csv_info(path: str | Path, *, fs: float) -> RecordInfo:
-    """fs (as given), row count and leads, from the header and a line count (no values parsed)."""
+def csv_info(path: str | Path, *, fs: float, channel: str | None = None) -> RecordInfo:
+    """fs (as given), row count and ECG leads, from the header and a line count (no values parsed)."""
     path = Path(path)
     fs = check_fs(fs, path)
     names, _ = _header(path)
+    selection = _selection(names, path, channel)
     return RecordInfo(
         path=str(path),
         record_id=path.stem,
         fs=fs,
         n_samples=_count_rows(path),
-        leads=tuple(parse_column(n)[0] for n in names if n != TIME_COLUMN),
+        leads=selection.leads,
         reader="csv",
+        notes=selection.notes,
     )
 
 
@@ -118,11 +137,15 @@ def read_csv(
     end_s: float | None = None,
     modality: str = "unknown",
     allow_nan: bool = False,
+    channel: str | None = None,
 ) -> Record:
     """Read a CSV recording (or ``[start_s, end_s)`` of it) into a :class:`Record`; see the module rules."""
     path = Path(path)
     fs = check_fs(fs, path)
     names, sep = _header(path)
+    selection = _selection(names, path, channel)
+    columns = [n for n in names if n != TIME_COLUMN]
+    wanted = [columns[i] for i in selection.indices]
     sampfrom = max(0, int(round(start_s * fs)))
     nrows = None if end_s is None else max(0, int(round(end_s * fs)) - sampfrom)
     try:
@@ -140,14 +163,15 @@ def read_csv(
         if total == 0:
             raise BadInputError(path, "no data rows after the header")
         raise BadInputError(path, f"requested range starts at {start_s:g} s, after the record's end ({total / fs:g} s)")
-    values = {name: _numeric(frame[name], name, path, first_row=sampfrom + 1) for name in names}
+    used = [n for n in names if n == TIME_COLUMN or n in wanted]
+    values = {name: _numeric(frame[name], name, path, first_row=sampfrom + 1) for name in used}
     if any(np.isnan(v).any() for v in values.values()):
         _check_short_rows(path, sep, len(names), skip=1 + sampfrom, rows=len(frame))
     if TIME_COLUMN in values:
         _check_time(values.pop(TIME_COLUMN), fs, path)
-    leads, units = zip(*(parse_column(n) for n in values))
-    signal = np.stack([v.astype(np.float32) for v in values.values()])
-    signal = to_millivolts(signal, list(units), path).astype(np.float32, copy=False)
+    leads, units = selection.leads, list(selection.units)
+    signal = np.stack([values[name].astype(np.float32) for name in wanted])
+    signal = to_millivolts(signal, units, path).astype(np.float32, copy=False)
     check_signal(signal, path, allow_nan=allow_nan)
     return Record(
         signal=signal,
@@ -157,7 +181,8 @@ def read_csv(
         modality=modality,
         source=str(path),
         start_s=sampfrom / fs,
-        meta={"units": list(units)},
+        meta={"units": units},
+        notes=selection.notes,
     )
 
 

@@ -1,10 +1,13 @@
 """EDF / EDF+ recordings (typical Holter exports), read lazily with ``edfio``.
 
-Only ECG channels are returned (``is_ecg_lead`` on the labels: 'ECG I', 'EKG',
-'II', 'V1', 'MLII', ...); other channels (Resp, SpO2, ...) are listed in
-``meta['non_ecg_channels']``. ECG channels at different sampling rates: the
+Only ECG channels are returned, chosen by :func:`ecgshift.io.channels.ecg_channels`
+on the labels and physical dimensions ('ECG I', 'EKG', 'II', 'V1', 'MLII', ...);
+other channels (Resp, SpO2, EEG, ...) are named in ``Record.notes`` and listed in
+``meta['non_ecg_channels']``; the EDF+ annotation signal is not a channel (edfio
+reads it as annotations). ECG channels at different sampling rates: the
 channels sharing the most common rate are kept (ties: the higher rate) and the
-others are listed in ``meta['dropped_channels']`` as ``"label (fs Hz)"``.
+others are listed in ``meta['dropped_channels']`` as ``"label (fs Hz)"`` and
+in a note. ``start_time`` is the header's start date and time.
 Partial reads (``start_s``/``end_s``) read only the data records they need.
 
 EDF+ annotations become rhythm intervals (in seconds from the start of the
@@ -23,6 +26,7 @@ are refused (edfio would silently join their segments).
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 import warnings
 from collections import Counter
@@ -32,9 +36,9 @@ import edfio
 import numpy as np
 
 from ecgshift.errors import BadInputError
+from ecgshift.io.channels import ecg_channels
 from ecgshift.io.checks import check_fs, check_signal, to_millivolts
 from ecgshift.io.info import RecordInfo
-from ecgshift.leads import is_ecg_lead, normalize_lead_name
 from ecgshift.record import Record, RhythmInterval
 
 __all__ = ["read_edf", "edf_info", "rhythm_code"]
@@ -94,33 +98,46 @@ def _open(path: Path) -> edfio.Edf:
     return edf
 
 
-def _ecg_signals(edf: edfio.Edf, path: Path) -> tuple[list[edfio.EdfSignal], float, list[str], list[str]]:
-    """The ECG signals at the most common ECG rate, that rate, dropped ECG channels, non-ECG channels."""
+def _ecg_signals(
+    edf: edfio.Edf, path: Path, channel: str | None
+) -> tuple[list[edfio.EdfSignal], list[str], float, list[str], list[str], tuple[str, ...]]:
+    """The ECG signals at the most common ECG rate, their lead names, that rate, dropped ECG channels,
+    non-ECG channels, and the notes saying so."""
     signals = list(edf.signals)
-    ecg = [s for s in signals if is_ecg_lead(s.label)]
-    other = [s.label for s in signals if not is_ecg_lead(s.label)]
-    if not ecg:
-        labels = ", ".join(repr(s.label) for s in signals) or "none"
-        raise BadInputError(path, f"no ECG channel among the signals ({labels})")
-    counts = Counter(round(s.sampling_frequency, 6) for s in ecg)
+    selection = ecg_channels([s.label for s in signals], [s.physical_dimension for s in signals], channel=channel, path=path)
+    ecg = [(signals[i], lead) for i, lead in zip(selection.indices, selection.leads)]
+    other = [s.label for i, s in enumerate(signals) if i not in selection.indices]
+    counts = Counter(round(s.sampling_frequency, 6) for s, _ in ecg)
     fs = max(counts, key=lambda f: (counts[f], f))
-    keep = [s for s in ecg if round(s.sampling_frequency, 6) == fs]
-    dropped = [f"{s.label} ({s.sampling_frequency:g} Hz)" for s in ecg if s not in keep]
-    return keep, check_fs(fs, path), dropped, other
+    keep = [(s, lead) for s, lead in ecg if round(s.sampling_frequency, 6) == fs]
+    dropped = [f"{s.label} ({s.sampling_frequency:g} Hz)" for s, _ in ecg if round(s.sampling_frequency, 6) != fs]
+    notes = selection.notes
+    if dropped:
+        notes += (f"ECG channels at another sampling rate than {fs:g} Hz left out: {', '.join(dropped)}",)
+    return [s for s, _ in keep], [lead for _, lead in keep], check_fs(fs, path), dropped, other, notes
 
 
-def edf_info(path: str | Path) -> RecordInfo:
+def _start_time(edf: edfio.Edf) -> _dt.datetime | None:
+    try:
+        return _dt.datetime.combine(edf.startdate, edf.starttime)
+    except Exception:  # an anonymized or malformed start date ("X", 00.00.00): no clock time
+        return None
+
+
+def edf_info(path: str | Path, *, channel: str | None = None) -> RecordInfo:
     """Length, fs and ECG leads from the header alone (no samples are read)."""
     path = Path(path)
     edf = _open(path)
-    keep, fs, _, _ = _ecg_signals(edf, path)
+    keep, leads, fs, _, _, notes = _ecg_signals(edf, path, channel)
     return RecordInfo(
         path=str(path),
         record_id=path.stem,
         fs=fs,
         n_samples=edf.num_data_records * keep[0].samples_per_data_record,
-        leads=tuple(normalize_lead_name(s.label) for s in keep),
+        leads=tuple(leads),
         reader="edf",
+        notes=notes,
+        start_time=_start_time(edf),
     )
 
 
@@ -131,11 +148,13 @@ def read_edf(
     end_s: float | None = None,
     modality: str = "unknown",
     allow_nan: bool = False,
+    channel: str | None = None,
 ) -> Record:
-    """Read the ECG channels of an EDF/EDF+ file (or ``[start_s, end_s)`` of them) into a :class:`Record`."""
+    """Read the ECG channels of an EDF/EDF+ file (or ``[start_s, end_s)`` of them) into a :class:`Record`;
+    ``channel``: only the channel of that label."""
     path = Path(path)
     edf = _open(path)
-    keep, fs, dropped, other = _ecg_signals(edf, path)
+    keep, leads, fs, dropped, other, notes = _ecg_signals(edf, path, channel)
     total = edf.num_data_records * keep[0].samples_per_data_record
     sampfrom = max(0, int(round(start_s * fs)))
     sampto = total if end_s is None else min(total, int(round(end_s * fs)))
@@ -154,7 +173,7 @@ def read_edf(
     return Record(
         signal=signal,
         fs=fs,
-        leads=tuple(normalize_lead_name(s.label) for s in keep),
+        leads=tuple(leads),
         record_id=path.stem,
         modality=modality,
         rhythms=_rhythms(edf, path, end_s=total / fs),
@@ -166,6 +185,8 @@ def read_edf(
             "non_ecg_channels": other,
             "edf_type": edf.reserved or "EDF",
         },
+        notes=notes,
+        start_time=_start_time(edf),
     )
 
 

@@ -5,10 +5,17 @@ first (so a broken record gives a one-line reason, not a traceback) and turns
 the result into a :class:`~ecgshift.record.Record`. Partial reads
 (``start_s``/``end_s``) use wfdb's ``sampfrom``/``sampto``, so a long record is
 never read whole.
+
+Only the ECG channels are read (:func:`ecgshift.io.channels.ecg_channels` on the
+header's names and units); the others (RESP in 'pm', PLETH in 'NU', ABP …) are
+named in ``Record.notes``. ``start_time`` is the header's base date and time
+(None without a base time; a base time without a date is not a clock time
+either, and is left out).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import re
 from pathlib import Path
@@ -18,9 +25,9 @@ import wfdb
 
 from ecgshift.errors import BadInputError
 from ecgshift.io.annotations import read_annotations
+from ecgshift.io.channels import ChannelSelection, ecg_channels
 from ecgshift.io.checks import check_fs, check_signal, to_millivolts
 from ecgshift.io.info import RecordInfo
-from ecgshift.leads import normalize_lead_name
 from ecgshift.record import Record
 
 __all__ = ["read_wfdb", "wfdb_info", "record_base", "labels_from_comments", "annotation_extension"]
@@ -88,18 +95,35 @@ def labels_from_comments(comments: list[str]) -> tuple[tuple[str, ...], str | No
     return (), None
 
 
-def wfdb_info(path: str | Path) -> RecordInfo:
-    """Length, fs and leads from the header alone (nothing is read from the signal files)."""
+def _selection(header: wfdb.Record, hea: Path, channel: str | None) -> ChannelSelection | None:
+    """The ECG channels of the header (None for an annotation-only header, which lists none)."""
+    if not header.n_sig:
+        return None
+    return ecg_channels(header.sig_name or [], header.units or None, channel=channel, path=hea)
+
+
+def start_time(header: wfdb.Record) -> _dt.datetime | None:
+    """The header's base date and time as one clock time, or None when either is absent."""
+    if header.base_date is None or header.base_time is None:
+        return None
+    return _dt.datetime.combine(header.base_date, header.base_time)
+
+
+def wfdb_info(path: str | Path, *, channel: str | None = None) -> RecordInfo:
+    """Length, fs and ECG leads from the header alone (nothing is read from the signal files)."""
     base = record_base(path)
     header = _header(base)
-    leads = tuple(normalize_lead_name(n) for n in (header.sig_name or []))
+    hea = base.with_suffix(".hea")
+    selection = _selection(header, hea, channel)
     return RecordInfo(
-        path=str(base.with_suffix(".hea")),
+        path=str(hea),
         record_id=base.name,
         fs=float(header.fs),
         n_samples=int(header.sig_len or 0),
-        leads=leads,
+        leads=selection.leads if selection else (),
         reader="wfdb",
+        notes=selection.notes if selection else (),
+        start_time=start_time(header),
     )
 
 
@@ -111,13 +135,15 @@ def read_wfdb(
     annotation: str | None = "auto",
     modality: str = "unknown",
     allow_nan: bool = False,
+    channel: str | None = None,
 ) -> Record:
-    """Read a WFDB record (or ``[start_s, end_s)`` of it) into a :class:`Record`.
+    """Read the ECG channels of a WFDB record (or ``[start_s, end_s)`` of them) into a :class:`Record`.
 
     ``annotation``: the annotation file extension to read beats and rhythm
     changes from ('atr', 'ecg', 'qrs'), ``"auto"`` for the first of those that
     exists, or ``None`` for none. A record with a header but no signal
-    (annotation-only) gets a ``(0, n_samples)`` signal.
+    (annotation-only) gets a ``(0, n_samples)`` signal. ``channel``: read only the
+    channel of that name (see :func:`~ecgshift.io.channels.ecg_channels`).
     """
     base = record_base(path)
     header = _header(base)
@@ -132,21 +158,27 @@ def read_wfdb(
 
     fs = float(header.fs)
     total = int(header.sig_len or 0)
+    notes: tuple[str, ...] = ()
     if annotation_only:
         signal = np.zeros((0, 0), dtype=np.float32)
         leads: tuple[str, ...] = ()
     else:
+        selection = _selection(header, hea, channel)
+        notes = selection.notes
         _check_signal_files(base, header)
         if total == 0:
             raise BadInputError(hea, "zero-length record (the header gives 0 samples)")
         sampfrom, sampto = _sample_range(start_s, end_s, fs, total, hea)
         try:
-            rec = wfdb.rdrecord(str(base), sampfrom=sampfrom, sampto=sampto, return_res=32, physical=True)
+            rec = wfdb.rdrecord(
+                str(base), sampfrom=sampfrom, sampto=sampto, channels=list(selection.indices),
+                return_res=32, physical=True,
+            )
         except Exception as exc:
             raise BadInputError(hea, f"signal could not be decoded ({type(exc).__name__}: {exc})") from None
         signal = np.ascontiguousarray(rec.p_signal.T, dtype=np.float32)
-        leads = tuple(normalize_lead_name(n) for n in rec.sig_name)
-        signal = to_millivolts(signal, rec.units, hea)
+        leads = selection.leads
+        signal = to_millivolts(signal, list(selection.units), hea)
         check_signal(signal, hea, allow_nan=allow_nan)
 
     beats, rhythms, ann_end = (None, (), 0)
@@ -172,6 +204,8 @@ def read_wfdb(
         source=str(hea),
         start_s=sampfrom / fs,
         meta={"comments": list(header.comments or []), "n_samples_total": total},
+        notes=notes,
+        start_time=start_time(header),
     )
 
 
