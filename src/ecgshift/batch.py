@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from ecgshift import io
 from ecgshift.errors import BadInputError
 from ecgshift.pipeline import RHYTHM_CONTEXT_S, RHYTHM_MIN_S, Analysis, PipelineConfig, analyse
 from ecgshift.record import label_fractions
@@ -23,8 +24,6 @@ from ecgshift.uncertainty import Predictions
 
 __all__ = ["collect_inputs", "predict_path", "predict_paths", "PathPrediction", "RECORD_COLUMNS", "RHYTHM_MIN_S", "RHYTHM_CONTEXT_S"]
 
-#: Files that stand for a recording when a folder is searched (a WFDB record by its header).
-_RECORD_SUFFIXES = (".hea", ".edf", ".csv")
 RECORD_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_share", "p_af", "label",
                   "entropy", "mutual_info", "shift_score", "refer", "n_windows", "af_window_fraction", "decided_by", "p_af_network", "reference",
                   "problems")
@@ -38,7 +37,7 @@ def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in _RECORD_SUFFIXES and p.name != "manifest.csv")
+            found = sorted(p for p in path.rglob("*") if p.name != "manifest.csv" and io.stands_for_recording(p))
             out.extend(found)
         else:
             out.append(path)

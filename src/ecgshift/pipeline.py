@@ -84,6 +84,8 @@ class PipelineConfig:
     windows for recordings under :data:`OVERLAP_BELOW_S` (``False``: the non-overlapping grid whatever the length, as
     ``ecgshift holter`` needs for time accounting). ``rhythm``: rhythm evidence for recordings of at least
     ``rhythm_min_s``. ``quality``: the gate (None: :func:`prediction_quality` of the recording's duration).
+    ``channel``: read only this channel of a file (:func:`ecgshift.io.read`'s override; else every ECG channel, by
+    the rule of :mod:`ecgshift.io.channels`, and the model's lead among them).
     """
 
     mc: int = 20
@@ -96,6 +98,7 @@ class PipelineConfig:
     rhythm_context_s: float = RHYTHM_CONTEXT_S
     rpeak_method: str = "neurokit"
     quality: QualityConfig | None = None
+    channel: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.mc, bool) or not isinstance(self.mc, (int, np.integer)) or self.mc < 1:
@@ -174,31 +177,34 @@ def decide(windows: pd.DataFrame, *, fusion: RhythmFusion | None, rr_overrides: 
     return w
 
 
-def _open(source: Path | Record, *, fs: float | None, window_s: float, meta: io.RecordInfo | None) -> tuple[str | None, tuple[RhythmInterval, ...], str | None]:
+def _open(source: Path | Record, *, fs: float | None, window_s: float, meta: io.RecordInfo | None,
+          channel: str | None = None) -> tuple[str | None, tuple[RhythmInterval, ...], tuple[str, ...]]:
     """(record-level label, rhythm intervals, a problem) of the recording. A file's first window is read first, with its
     annotations (a WFDB record's annotation file, EDF+ rhythm annotations: both give the whole recording's rhythms): a
     missing or truncated signal file fails here, for the whole recording (a flat or all-NaN start is analysed as
     unanalysable time); a header whose signal files are absent beside an annotation file has no ECG signal; a corrupt
-    annotation file costs the reference, not the recording."""
+    annotation file costs the reference, not the recording. The problems include the reader's notes (e.g. non-ECG
+    channels it ignored)."""
     if isinstance(source, Record):
-        return source.label, source.rhythms, None
+        return source.label, source.rhythms, tuple(source.notes)
+    notes = tuple(meta.notes) if meta is not None else ()
     try:
-        first = read_span(source, 0.0, window_s, fs=fs, annotations=True)
+        first = read_span(source, 0.0, window_s, fs=fs, annotations=True, channel=channel)
     except BadInputError as exc:
         if exc.code not in (FLAT, GAP):
             try:
-                read_span(source, 0.0, window_s, fs=fs, annotations=False)
+                read_span(source, 0.0, window_s, fs=fs, annotations=False, channel=channel)
             except BadInputError as signal_exc:
                 if signal_exc.code not in (FLAT, GAP):
                     raise signal_exc from None
-            return None, (), f"annotations not read: {exc.reason_for(source)}"
+            return None, (), (*notes, f"annotations not read: {exc.reason_for(source)}")
         try:  # an unanalysable start: the rhythms from the annotation file alone
-            return None, io.read_annotations(source, fs=meta.fs, duration_s=meta.duration_s), None
+            return None, io.read_annotations(source, fs=meta.fs, duration_s=meta.duration_s), notes
         except BadInputError as ann_exc:
-            return None, (), f"annotations not read: {ann_exc.reason_for(source)}"
+            return None, (), (*notes, f"annotations not read: {ann_exc.reason_for(source)}")
     if not first.has_signal:  # e.g. an LTAFDB header: its signal file is not there, its annotations are
         raise BadInputError(source, NO_ECG_SIGNAL, code=NO_SIGNAL)
-    return first.label, first.rhythms, None
+    return first.label, first.rhythms, tuple(dict.fromkeys((*notes, *first.notes)))
 
 
 def _rhythm_features(harm: Record, starts: np.ndarray, *, window_s: float, rpeak_method: str) -> pd.DataFrame:
@@ -233,7 +239,7 @@ def _plan(source: Path | Record, *, model, config: PipelineConfig, fs: float | N
             raise BadInputError(source.source or source.record_id, NO_ECG_SIGNAL, code=NO_SIGNAL)
         meta, where, record_id, rec_fs, leads, duration_s = None, source.source or source.record_id, source.record_id, source.fs, source.leads, source.duration_s
     else:
-        meta = io.info(source, fs=fs, require_signal=True)  # e.g. NSR2DB and LTAFDB headers: beat annotations only
+        meta = io.info(source, fs=fs, require_signal=True, channel=config.channel)  # e.g. NSR2DB, LTAFDB headers: annotations only
         where, record_id, rec_fs, leads, duration_s = str(source), meta.record_id, meta.fs, meta.leads, meta.duration_s
     harmonize = prediction_windowing(model.harmonize, duration_s) if config.overlap else replace(model.harmonize, stride_s=None)
     grid = window_grid(duration_s, harmonize)
@@ -276,7 +282,7 @@ def _run_chunks(plan: _Plan, source: Path | Record, *, model, config: PipelineCo
     with ThreadPoolExecutor(max_workers=1) as rr_thread:
         rr_jobs = []
         for chunk in stream_chunks(source, config=plan.harmonize, duration_s=plan.duration_s, chunk_s=config.chunk_s,
-                                   margin_s=plan.margin_s, fs=fs, annotations=False):
+                                   margin_s=plan.margin_s, fs=fs, annotations=False, channel=config.channel):
             lo, hi = chunk.span_s
             if isinstance(chunk, ChunkFailure):
                 out.refused = out.refused or chunk.problem
@@ -323,7 +329,7 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
     started = time.perf_counter()
     source = source if isinstance(source, Record) else Path(source)
     plan = _plan(source, model=model, config=config, fs=fs)
-    label, rhythms, annotation_problem = _open(source, fs=fs, window_s=min(plan.duration_s, plan.harmonize.window_s), meta=plan.meta)
+    label, rhythms, notes = _open(source, fs=fs, window_s=min(plan.duration_s, plan.harmonize.window_s), meta=plan.meta, channel=config.channel)
     got = _run_chunks(plan, source, model=model, config=config, fs=fs, on_chunk=on_chunk)
     cols, quality = got.cols, got.cols["quality"]
     if not np.any(quality == "ok"):
@@ -335,7 +341,7 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
     cols["modality"][at] = network.modality
     cols["refer"][at] = network.refer | bool(got.rate_problem)
     cols["review"][at] = model.referral.uncertain(network.entropy)
-    problems = [p for p in (got.rate_problem, excluded_note(quality.astype(str)), annotation_problem) if p] + got.problems
+    problems = [p for p in (got.rate_problem, excluded_note(quality.astype(str))) if p] + list(notes) + got.problems
     windows = decide(pd.DataFrame(cols), fusion=fusion)
     fused = fusion is not None and bool(windows["rhythm_evidence"].any())
     decided = network.with_fused(windows["p_af_decided"].to_numpy(float)[at], threshold=fusion.threshold) if fused else network

@@ -154,7 +154,8 @@ class ChunkFailure:
     problem: str
 
 
-def read_span(source: str | Path | Record, lo_s: float, hi_s: float, *, fs: float | None = None, annotations: bool = True) -> Record:
+def read_span(source: str | Path | Record, lo_s: float, hi_s: float, *, fs: float | None = None, annotations: bool = True,
+              channel: str | None = None) -> Record:
     """``[lo_s, hi_s)`` (seconds from the recording's start, NaN gaps allowed) of a file — ``annotations=False``: without
     its annotation file, for a caller that reads it once — or of a Record in memory."""
     if isinstance(source, Record):
@@ -162,7 +163,7 @@ def read_span(source: str | Path | Record, lo_s: float, hi_s: float, *, fs: floa
         signal = source.signal[:, i0:i1]
         check_signal(signal, source.source or source.record_id, allow_nan=True)
         return source.replace(signal=signal, start_s=source.start_s + i0 / source.fs, beats=None)
-    return io.read(source, fs=fs, start_s=lo_s, end_s=hi_s, allow_nan=True, annotations=annotations)
+    return io.read(source, fs=fs, start_s=lo_s, end_s=hi_s, allow_nan=True, annotations=annotations, channel=channel)
 
 
 def stream_chunks(
@@ -174,6 +175,7 @@ def stream_chunks(
     fs: float | None = None,
     duration_s: float | None = None,
     annotations: bool = True,
+    channel: str | None = None,
 ) -> Iterator[Chunk | ChunkFailure]:
     """A recording ``chunk_s`` at a time (memory stays bounded): a :class:`Chunk` with its windows, or a
     :class:`ChunkFailure` for a span the reader refused — the iteration goes on.
@@ -185,7 +187,7 @@ def stream_chunks(
     sliced; its windows start at multiples of the stride from its ``start_s``.
     """
     if duration_s is None:
-        duration_s = source.duration_s if isinstance(source, Record) else io.info(source, fs=fs).duration_s
+        duration_s = source.duration_s if isinstance(source, Record) else io.info(source, fs=fs, channel=channel).duration_s
     offset = source.start_s if isinstance(source, Record) else 0.0
     step_s = config.stride
     chunk_s = max(step_s, np.floor(chunk_s / step_s) * step_s)  # chunk edges on the window grid
@@ -195,7 +197,7 @@ def stream_chunks(
         read_hi = duration_s if hi >= duration_s - 1e-9 else min(duration_s, hi + config.window_s + margin_s)
         span = (offset + lo, offset + hi)
         try:
-            raw = read_span(source, max(0.0, lo - margin_s), read_hi, fs=fs, annotations=annotations)
+            raw = read_span(source, max(0.0, lo - margin_s), read_hi, fs=fs, annotations=annotations, channel=channel)
         except BadInputError as exc:
             yield ChunkFailure(span, exc.code, exc.problem)
         else:

@@ -81,6 +81,7 @@ class HolterConfig:
     rpeak_method: str = "neurokit"
     decision: str = "fusion"
     rr_overrides: bool = True
+    channel: str | None = None  # read only this channel (see ecgshift.io.read)
 
     def __post_init__(self) -> None:
         if self.decision not in ("fusion", "network"):
@@ -90,7 +91,8 @@ class HolterConfig:
     def pipeline(self) -> PipelineConfig:
         """The pipeline run for this analysis: non-overlapping windows (their durations add up)."""
         return PipelineConfig(mc=self.mc, mc_scope=self.mc_scope, chunk_s=self.chunk_s, margin_s=self.margin_s, overlap=False,
-                              rhythm=self.rhythm, rhythm_context_s=self.rr_context_s, rpeak_method=self.rpeak_method, quality=self.quality)
+                              rhythm=self.rhythm, rhythm_context_s=self.rr_context_s, rpeak_method=self.rpeak_method, quality=self.quality,
+                              channel=self.channel)
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ def analyse_holter(path: str | Path, *, model, config: HolterConfig = HolterConf
     """
     started = time.perf_counter()
     path = Path(path)
-    meta = io.info(path, require_signal=True)
+    meta = io.info(path, require_signal=True, channel=config.channel)
     window_s = model.harmonize.window_s
     if meta.duration_s < window_s:
         raise BadInputError(path, f"shorter than one {window_s:g}-s window ({meta.duration_s:.1f} s)")
