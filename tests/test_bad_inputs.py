@@ -1,0 +1,189 @@
+"""Malformed inputs, built in tmp_path from small real records of ``shared/data``: every one is accounted for
+with a one-line reason in the user's terms (never a traceback, never a Python exception name), and the
+good inputs beside them are still read, prepared and predicted.
+
+The first sections reproduce the data-integrity items of issue 19 one by one; the last one runs a corpus
+of ~50 malformed inputs through ``io.read``, ``io.info``, ``cache.prepare`` and ``batch.predict_paths``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecgshift import io
+from ecgshift.cache import prepare
+from ecgshift.datasets import Folder
+from ecgshift.errors import AnnotationError, BadInputError
+
+pytestmark = pytest.mark.integration
+
+#: Three real 30-s CinC 2017 records and their REFERENCE-v3 labels.
+GOOD = (("A00001", "SR"), ("A00004", "AF"), ("A00008", "other"))
+#: Words that mean a Python exception leaked into a user's message.
+EXCEPTION_NAMES = re.compile(r"\b(\w+Error|\w+Exception|Traceback|errno)\b|object is not|NoneType|list index")
+
+
+def assert_user_terms(message: str, *fragments: str) -> None:
+    assert "\n" not in message, message
+    leaked = EXCEPTION_NAMES.search(message)
+    assert leaked is None, f"{leaked.group(0)!r} in {message!r}"
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.fixture
+def folder(shared_data: Path, tmp_path: Path, copy_record) -> Path:
+    """``tmp_path/folder`` with the three GOOD records under ``good/`` and a manifest listing them."""
+    root = tmp_path / "folder"
+    for name, _ in GOOD:
+        copy_record(shared_data / "tecg" / "cinc2017" / f"{name}.hea", root / "good")
+    write_manifest(root, [(f"good/{name}.hea", "tecg", label) for name, label in GOOD])
+    return root
+
+
+def write_manifest(root: Path, rows: list[tuple], *, fs: bool = False) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "manifest.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "modality", "label", "patient_id"] + (["fs"] if fs else []))
+        for row in rows:
+            writer.writerow([*row[:3], "", *row[3:]] if fs else [*row, ""])
+    return root / "manifest.csv"
+
+
+def add_rows(root: Path, rows: list[tuple[str, str, str]]) -> None:
+    table = pd.read_csv(root / "manifest.csv", dtype=str, keep_default_na=False)
+    extra = pd.DataFrame([dict(zip(["path", "modality", "label"], r), patient_id="") for r in rows])
+    pd.concat([table, extra], ignore_index=True).to_csv(root / "manifest.csv", index=False)
+
+
+def reasons_by_row(result) -> dict[int, str]:
+    out = {}
+    for rejection in result.rejected:
+        match = re.search(r"manifest\.csv: row (\d+)", rejection.reason)
+        assert match, rejection.reason
+        out[int(match.group(1))] = rejection.reason
+    return out
+
+
+def prepared_ids(result) -> set[str]:
+    return set(result.windows.table.record_id)
+
+
+# --- item 2: manifest paths outside the folder ------------------------------------------------------
+
+
+def test_manifest_paths_outside_the_folder_or_absolute_are_rejected_naming_the_row(folder: Path, tmp_path: Path, shared_data: Path, copy_record) -> None:
+    outside = copy_record(shared_data / "tecg" / "cinc2017" / "A00005.hea", tmp_path / "elsewhere")
+    add_rows(folder, [("../elsewhere/A00005.hea", "tecg", "SR"), (str(outside), "tecg", "SR"), ("good/../../elsewhere/A00005.hea", "tecg", "SR")])
+
+    result = prepare(Folder(folder), cache_dir=tmp_path / "cache", workers=1)
+
+    reasons = reasons_by_row(result)
+    assert sorted(reasons) == [5, 6, 7]
+    assert_user_terms(reasons[5], "outside the folder")
+    assert_user_terms(reasons[6], "absolute path")
+    assert_user_terms(reasons[7], "outside the folder")
+    assert prepared_ids(result) == {f"good/{name}" for name, _ in GOOD}
+    assert result.n_records == 6
+
+
+# --- item 3: one recording listed twice ------------------------------------------------------------
+
+
+def test_one_recording_listed_twice_with_different_labels_rejects_both_rows(folder: Path, tmp_path: Path) -> None:
+    add_rows(folder, [("good/./A00004.hea", "tecg", "SR")])  # row 3 says AF
+
+    result = prepare(Folder(folder), cache_dir=tmp_path / "cache", workers=1)
+
+    reasons = reasons_by_row(result)
+    assert sorted(reasons) == [3, 5]
+    for reason in reasons.values():
+        assert_user_terms(reason, "same recording", "label", "'AF'", "'SR'")
+    assert prepared_ids(result) == {"good/A00001", "good/A00008"}
+
+
+def test_one_recording_listed_twice_with_the_same_label_is_prepared_once_with_a_note(folder: Path, tmp_path: Path) -> None:
+    add_rows(folder, [("good/A00004", "tecg", "AF")])  # the WFDB record by name: the same as row 3's good/A00004.hea
+
+    first = prepare(Folder(folder), cache_dir=tmp_path / "cache", workers=1)
+    again = prepare(Folder(folder), cache_dir=tmp_path / "cache", workers=1)
+
+    for result in (first, again):
+        assert result.rejected == [] and result.n_records == 3
+        table = result.windows.table
+        assert prepared_ids(result) == {f"good/{name}" for name, _ in GOOD}
+        assert not table.duplicated(["record_id", "start_s"]).any()  # no window twice
+        (note,) = result.notes
+        assert_user_terms(note, "row 5", "repeats row 3", "prepared once")
+
+
+# --- item 4: rows naming no usable file ------------------------------------------------------------
+
+
+def test_every_unusable_manifest_row_is_rejected_with_its_reason_and_the_others_are_prepared(folder: Path, tmp_path: Path) -> None:
+    (folder / "a_folder.hea").mkdir()
+    os.symlink(folder / "loop2.hea", folder / "loop1.hea")
+    os.symlink(folder / "loop1.hea", folder / "loop2.hea")
+    os.symlink(folder / "nowhere.hea", folder / "dangling.hea")
+    shutil.copyfile(folder / "good" / "A00001.hea", folder / "fs_abc.csv")
+    rows = [
+        ("missing/A09999.hea", "tecg", "SR", "file not found"),
+        ("a_folder.hea", "tecg", "SR", "a folder"),
+        ("", "tecg", "SR", "empty path"),
+        ("loop1.hea", "tecg", "SR", "symbolic link loop"),
+        ("dangling.hea", "tecg", "SR", "broken symbolic link"),
+        ("/etc/hostname", "tecg", "SR", "absolute path"),
+        ("fs_abc.csv", "tecg", "SR", "'abc' is not a number"),
+        ("good/A00001.hea", "ecg", "SR", "modality 'ecg'"),
+        ("notes.txt", "tecg", "SR", "unknown file type '.txt'"),
+    ]
+    (folder / "notes.txt").write_text("not a recording\n")
+    write_manifest(folder, [(f"good/{name}.hea", "tecg", label, "") for name, label in GOOD]
+                   + [(path, modality, label, "abc" if path == "fs_abc.csv" else "") for path, modality, label, _ in rows], fs=True)
+
+    result = prepare(Folder(folder), cache_dir=tmp_path / "cache", workers=1)
+
+    assert result.n_records == len(GOOD) + len(rows)
+    reasons = reasons_by_row(result)
+    assert sorted(reasons) == list(range(5, 5 + len(rows)))
+    for (path, _, _, fragment), row in zip(rows, range(5, 5 + len(rows))):
+        assert_user_terms(reasons[row], fragment)
+    assert prepared_ids(result) == {f"good/{name}" for name, _ in GOOD}
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="running as root: chmod 000 does not stop root reading")
+def test_unreadable_manifest_file_is_rejected_as_unreadable(folder: Path, tmp_path: Path) -> None:
+    locked = folder / "good" / "A00008.dat"
+    locked.chmod(0)
+    try:
+        result = prepare(Folder(folder), cache_dir=tmp_path / "cache", workers=1)
+    finally:
+        locked.chmod(0o644)
+    assert len(result.rejected) == 1 and "A00008" in result.rejected[0].reason
+    assert_user_terms(result.rejected[0].reason, "permission denied")
+
+
+def test_cli_data_prepare_of_a_folder_with_bad_rows_writes_every_rejection(folder: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ecgshift.cli import app
+
+    add_rows(folder, [("../x.hea", "tecg", "SR"), ("", "tecg", "SR"), ("missing.hea", "tecg", "AF")])
+    out = tmp_path / "rejected.csv"
+    result = CliRunner().invoke(app, ["data", "prepare", "--folder", str(folder), "--rejected-csv", str(out), "--cache-dir", str(tmp_path / "cache")])
+
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    rejected = pd.read_csv(out, dtype=str)
+    assert len(rejected) == 3
+    for reason in rejected.reason:
+        assert_user_terms(reason, "manifest.csv: row")
