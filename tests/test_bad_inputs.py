@@ -187,3 +187,154 @@ def test_cli_data_prepare_of_a_folder_with_bad_rows_writes_every_rejection(folde
     assert len(rejected) == 3
     for reason in rejected.reason:
         assert_user_terms(reason, "manifest.csv: row")
+
+
+# --- builders of small real records ----------------------------------------------------------------
+
+
+def mitdb_excerpt(shared_data: Path, folder: Path, *, name: str = "m100", seconds: float = 60.0, fmt: str = "212") -> Path:
+    """The first ``seconds`` of MIT-BIH record 100 as a WFDB record (``fmt``) with its beat and rhythm annotations."""
+    wfdb = pytest.importorskip("wfdb")
+    source = str(shared_data / "hecg" / "mitdb" / "100")
+    sampto = int(seconds * 360)
+    rec = wfdb.rdrecord(source, sampto=sampto, physical=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(name, fs=rec.fs, units=rec.units, sig_name=rec.sig_name, d_signal=rec.d_signal, fmt=[fmt] * rec.n_sig,
+                adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=str(folder))
+    ann = wfdb.rdann(source, "atr", sampto=sampto)
+    wfdb.wrann(name, "atr", ann.sample, symbol=ann.symbol, aux_note=ann.aux_note, write_dir=str(folder))
+    return folder / f"{name}.hea"
+
+
+def cinc_copy(shared_data: Path, folder: Path, name: str = "A00001") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for ext in (".hea", ".dat"):
+        shutil.copyfile(shared_data / "tecg" / "cinc2017" / f"{name}{ext}", folder / f"{name}{ext}")
+    return folder / f"{name}.hea"
+
+
+def with_record_line(hea: Path, edit) -> Path:
+    lines = hea.read_text().splitlines()
+    lines[0] = " ".join(edit(lines[0].split()))
+    hea.write_text("\n".join(lines) + "\n")
+    return hea
+
+
+def predict_statuses(paths: list[Path], **kwargs) -> list[str]:
+    from ecgshift.batch import predict_paths
+    from ecgshift.predictor import load_model
+
+    frame = predict_paths(load_model(), paths, mc=2, **kwargs)
+    assert len(frame) == len(paths)
+    return frame.status.tolist()
+
+
+# --- item 9: sampling rates in WFDB headers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fs, fragment", [("-1", "sampling rate -1 Hz: must be a positive number"),
+                                          ("nan", "sampling rate nan Hz"), ("abc", "sampling rate 'abc'"),
+                                          ("0", "sampling rate 0 Hz"), ("1e3", "plain decimal number"),
+                                          (None, "no sampling rate")])
+def test_invalid_header_sampling_rate_is_rejected_at_read_and_info_time(shared_data: Path, tmp_path: Path, fs, fragment) -> None:
+    hea = with_record_line(cinc_copy(shared_data, tmp_path), lambda f: f[:2] if fs is None else [*f[:2], fs, *f[3:]])
+    for call in (io.read, io.info):
+        with pytest.raises(BadInputError) as exc:
+            call(hea)
+        assert_user_terms(str(exc.value), "A00001.hea", fragment)
+
+
+# --- items 3 and 14: annotation files ---------------------------------------------------------------
+
+
+def test_truncated_annotation_file_is_named_and_the_signal_is_still_there(shared_data: Path, tmp_path: Path) -> None:
+    hea = mitdb_excerpt(shared_data, tmp_path / "rec")
+    whole = io.read(hea)
+    assert whole.rhythms and whole.rhythms[-1].end_s == 60.0
+    atr = hea.with_suffix(".atr")
+    data = atr.read_bytes()
+    atr.write_bytes(data[: len(data) // 2 & ~1])  # cut at an even byte: wfdb reads it without complaint
+
+    with pytest.raises(AnnotationError) as exc:
+        io.read(hea)
+    assert_user_terms(str(exc.value), "m100.atr", "truncated")
+    fallback = exc.value.record
+    assert fallback is not None and fallback.rhythms == () and fallback.beats is None
+    np.testing.assert_array_equal(fallback.signal, whole.signal)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x01", bytes(range(256)) * 8, b"not an annotation file\n" * 20])
+def test_corrupt_annotation_file_is_an_annotation_error_in_user_terms(shared_data: Path, tmp_path: Path, content: bytes) -> None:
+    hea = mitdb_excerpt(shared_data, tmp_path / "rec", seconds=20)
+    hea.with_suffix(".atr").write_bytes(content)
+    with pytest.raises(AnnotationError) as exc:
+        io.read(hea)
+    assert_user_terms(str(exc.value), "m100.atr", "annotation file")
+    assert exc.value.record is not None and exc.value.record.n_samples == 20 * 360
+
+
+def test_folder_record_with_a_corrupt_annotation_file_is_prepared_from_its_manifest_label_with_a_note(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "folder"
+    for name in ("labelled", "unlabelled"):
+        hea = mitdb_excerpt(shared_data, root, name=name)
+        atr = hea.with_suffix(".atr")
+        atr.write_bytes(atr.read_bytes()[:100])
+    write_manifest(root, [("labelled.hea", "hecg", "SR"), ("unlabelled.hea", "hecg", "")])
+
+    result = prepare(Folder(root), cache_dir=tmp_path / "cache", workers=1)
+
+    assert set(result.windows.table.record_id) == {"labelled"}
+    assert set(result.windows.table.label) == {"SR"}
+    (rejection,) = result.rejected
+    assert_user_terms(rejection.reason, "unlabelled.atr", "truncated")
+    (note,) = result.notes
+    assert_user_terms(note, "labelled.atr", "truncated", "without its annotations")
+
+
+# --- item 14: misleading reader messages -----------------------------------------------------------
+
+
+def test_missing_header_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError) as exc:
+        io.read(tmp_path / "x.hea")
+    assert_user_terms(str(exc.value), "x.hea", "file not found")
+
+
+def test_non_ascii_signal_file_name_is_named_as_such_not_as_a_missing_file(shared_data: Path, tmp_path: Path) -> None:
+    hea = mitdb_excerpt(shared_data, tmp_path, name="record", seconds=20)
+    for old in (hea, hea.with_suffix(".dat"), hea.with_suffix(".atr")):
+        old.rename(old.with_name(old.name.replace("record", "récord_ü")))
+    new = tmp_path / "récord_ü.hea"
+    new.write_text(new.read_text().replace("record", "récord_ü"))
+    for call in (io.read, io.info):
+        with pytest.raises(BadInputError) as exc:
+            call(new)
+        assert_user_terms(str(exc.value), "'récord_ü.dat'", "ASCII")
+
+
+def _header_edits() -> dict[str, tuple]:
+    """Malformed WFDB headers that made wfdb raise IndexError / KeyError / TypeError: (edit of the text, reason)."""
+    return {
+        "fewer signal lines": (lambda t: "\n".join(t.splitlines()[:2]) + "\n", "declares 2 signals but describes 1"),
+        "999 signals": (lambda t: t.replace(" 2 ", " 999 ", 1), "declares 999 signals"),
+        "format 999": (lambda t: t.replace(" 212 ", " 999 "), "format 999"),
+        "record line only": (lambda t: t.splitlines()[0] + "\n", "describes 0"),
+        "negative length": (lambda t: t.replace(" 7200", " -5", 1), "'-5' samples"),
+        "no length": (lambda t: t.replace(" 7200", "", 1), "no number of samples"),
+        "empty": (lambda t: "", "empty WFDB header"),
+        "comments only": (lambda t: "# a comment\n", "empty WFDB header"),
+        "binary": (lambda t: bytes(range(256)).decode("latin-1"), "binary data"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_header_edits()))
+def test_malformed_header_reason_is_in_user_terms_not_a_python_exception(shared_data: Path, tmp_path: Path, case: str) -> None:
+    hea = mitdb_excerpt(shared_data, tmp_path, seconds=20)
+    edit, fragment = _header_edits()[case]
+    hea.write_bytes(edit(hea.read_text()).encode("latin-1"))
+    for call in (io.read, io.info):
+        with pytest.raises(BadInputError) as exc:
+            call(hea)
+        assert_user_terms(str(exc.value), "m100.hea", fragment)

@@ -57,6 +57,8 @@ def reader_for(path: str | Path) -> Reader:
         raise BadInputError(path, f"unknown file type {ext!r} (readable: {known})")
     reader = _BY_EXTENSION[ext]
     if reader.name == "wfdb" and not path.with_suffix(".hea").exists():
+        if ext == ".hea" or not path.exists():
+            raise BadInputError(path, "file not found")
         raise BadInputError(path, f"a {ext} file needs its WFDB header {path.with_suffix('.hea').name} beside it")
     return reader
 
