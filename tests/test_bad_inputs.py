@@ -338,3 +338,87 @@ def test_malformed_header_reason_is_in_user_terms_not_a_python_exception(shared_
         with pytest.raises(BadInputError) as exc:
             call(hea)
         assert_user_terms(str(exc.value), "m100.hea", fragment)
+
+
+# --- item 11: empty CSV cells are NaN in every layout ------------------------------------------------
+
+
+def cinc_csv(shared_data: Path, path: Path, *, columns: int, gap: slice | None = None) -> tuple[Path, np.ndarray]:
+    """CinC A00001 (30 s at 300 Hz) as a CSV of ``columns`` copies of its lead, cells in ``gap`` left empty."""
+    signal = io.read(shared_data / "tecg" / "cinc2017" / "A00001.hea").signal[0]
+    empty = np.zeros(signal.size, dtype=bool)
+    if gap is not None:
+        empty[gap] = True
+    names = ["I", "II", "III"][:columns]
+    lines = [",".join(names)] + [",".join([""] * columns) if e else ",".join([f"{v:.4f}"] * columns) for v, e in zip(signal, empty)]
+    path.write_text("\n".join(lines) + "\n")
+    return path, signal
+
+
+@pytest.mark.parametrize("columns", [1, 2])
+def test_empty_csv_cells_are_a_nan_gap_in_every_layout(shared_data: Path, tmp_path: Path, columns: int) -> None:
+    path, signal = cinc_csv(shared_data, tmp_path / "gap.csv", columns=columns, gap=slice(3000, 3600))
+
+    record = io.read(path, fs=300, allow_nan=True)
+    assert record.signal.shape == (columns, signal.size) and io.info(path, fs=300).n_samples == signal.size
+    assert np.isnan(record.signal[:, 3000:3600]).all() and not np.isnan(record.signal[:, :3000]).any()
+    np.testing.assert_allclose(record.signal[0, 3600:], signal[3600:], atol=1e-4)  # nothing spliced
+    with pytest.raises(BadInputError) as exc:
+        io.read(path, fs=300)
+    assert_user_terms(str(exc.value), f"{600 * columns} of", "NaN")
+
+
+def test_one_column_csv_with_a_gap_is_predicted_with_the_gap_windows_not_analysed(shared_data: Path, tmp_path: Path) -> None:
+    path, _ = cinc_csv(shared_data, tmp_path / "gap.csv", columns=1, gap=slice(3000, 3600))
+    from ecgshift.batch import predict_paths
+    from ecgshift.predictor import load_model
+
+    (row,) = predict_paths(load_model(), [path], mc=2, fs=300).to_dict("records")
+    assert row["status"] == "ok"
+    assert "gap" in row["problems"]
+
+
+def test_trailing_blank_lines_of_a_csv_are_not_rows(shared_data: Path, tmp_path: Path) -> None:
+    path, signal = cinc_csv(shared_data, tmp_path / "ok.csv", columns=1)
+    path.write_text(path.read_text() + "\n\n")
+    assert io.read(path, fs=300).n_samples == io.info(path, fs=300).n_samples == signal.size
+
+
+# --- item 12: EDF signal whose ranges give no scale -------------------------------------------------
+
+
+def mitdb_edf(shared_data: Path, path: Path, seconds: float = 30.0) -> Path:
+    """The first ``seconds`` of MIT-BIH 100 (MLII, V5, mV) as an EDF written by edfio."""
+    edfio = pytest.importorskip("edfio")
+    record = io.read(shared_data / "hecg" / "mitdb" / "100.hea", end_s=seconds)
+    signals = [edfio.EdfSignal(lead.astype(np.float64), record.fs, label=f"ECG {name}", physical_dimension="mV")
+               for name, lead in zip(record.leads, record.signal)]
+    edfio.Edf(signals).write(path)
+    return path
+
+
+def patch_edf(path: Path, field: str, value: str, *, signal: int = 0) -> Path:
+    """Overwrite one 8-byte per-signal field of an EDF header ('physical_min', 'physical_max', 'digital_min', 'digital_max')."""
+    data = bytearray(path.read_bytes())
+    ns = int(data[252:256].decode())
+    order = ("physical_min", "physical_max", "digital_min", "digital_max")
+    offset = 256 + ns * (16 + 80 + 8) + order.index(field) * 8 * ns + signal * 8
+    data[offset:offset + 8] = value.ljust(8).encode("ascii")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"physical_min": "1", "physical_max": "1"}, "physical minimum equals maximum"),
+    ({"digital_min": "5", "digital_max": "5"}, "digital minimum equals maximum"),
+    ({"physical_min": "abc"}, "range in the header is not a number"),
+])
+def test_edf_channel_whose_ranges_give_no_scale_is_rejected_naming_it(shared_data: Path, tmp_path: Path, fields, fragment) -> None:
+    path = mitdb_edf(shared_data, tmp_path / "holter.edf")
+    assert io.read(path).n_leads == 2
+    for field, value in fields.items():
+        patch_edf(path, field, value)
+    for call in (io.read, io.info):
+        with pytest.raises(BadInputError) as exc:
+            call(path)
+        assert_user_terms(str(exc.value), "holter.edf", "'ECG MLII'", fragment)

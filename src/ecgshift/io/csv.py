@@ -14,7 +14,10 @@ Rules:
   Columns named ``time``, ``t``, ``timestamp``, ``sample`` or ``index`` are
   refused rather than taken for leads: name the time column ``time_s``.
 * Every cell must be a number; empty cells and NaN are refused unless
-  ``allow_nan``. Rows are counted from 1 after the header in error messages.
+  ``allow_nan``, and then they are NaN (a gap), whatever the number of
+  columns: a blank line is a row of empty cells (in a one-column file, one
+  empty cell), never skipped; only blank lines at the very end of the file are
+  not rows. Rows are counted from 1 after the header in error messages.
 * ``start_s``/``end_s`` select rows ``round(start_s·fs)`` to ``round(end_s·fs)``
   (only those rows are parsed).
 """
@@ -90,9 +93,15 @@ def _is_number(text: str) -> bool:
 
 
 def _count_rows(path: Path) -> int:
-    """Non-blank lines after the header."""
+    """Lines after the header, but blank lines at the end of the file (a blank line elsewhere is a row of
+    empty cells)."""
+    rows = last = 0
     with path.open("rb") as f:
-        return max(0, sum(1 for line in f if line.strip()) - 1)
+        for line in f:
+            rows += 1
+            if line.strip():
+                last = rows
+    return max(0, last - 1)
 
 
 def csv_info(path: str | Path, *, fs: float) -> RecordInfo:
@@ -128,13 +137,15 @@ def read_csv(
     try:
         frame = pd.read_csv(
             path, sep=sep, header=None, names=names, skiprows=1 + sampfrom, nrows=nrows,
-            skipinitialspace=True, encoding="utf-8-sig", low_memory=False,
+            skipinitialspace=True, encoding="utf-8-sig", low_memory=False, skip_blank_lines=False,
         )
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame(columns=names)
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
         detail = re.sub(r"^Error tokenizing data\. C error: ", "", " ".join(str(exc).split()))
         raise BadInputError(path, f"ragged or malformed rows: {detail} (the header has {len(names)} columns)") from None
+    if nrows is None or len(frame) < nrows:  # read to the end of the file: its trailing blank lines are no rows
+        frame = frame.iloc[: max(0, _count_rows(path) - sampfrom)]
     if frame.empty:
         total = _count_rows(path)
         if total == 0:

@@ -105,8 +105,21 @@ def _ecg_signals(edf: edfio.Edf, path: Path) -> tuple[list[edfio.EdfSignal], flo
     counts = Counter(round(s.sampling_frequency, 6) for s in ecg)
     fs = max(counts, key=lambda f: (counts[f], f))
     keep = [s for s in ecg if round(s.sampling_frequency, 6) == fs]
+    for s in keep:  # edfio returns raw digital values, silently, when a signal's ranges give no scale
+        _check_scale(s, path)
     dropped = [f"{s.label} ({s.sampling_frequency:g} Hz)" for s in ecg if s not in keep]
     return keep, check_fs(fs, path), dropped, other
+
+
+def _check_scale(signal: edfio.EdfSignal, path: Path) -> None:
+    """A signal's physical and digital ranges must give a scale to physical units (mV)."""
+    try:
+        pmin, pmax, dmin, dmax = (float(getattr(signal, a)) for a in ("physical_min", "physical_max", "digital_min", "digital_max"))
+    except ValueError:
+        raise BadInputError(path, f"channel {signal.label!r}: its physical or digital range in the header is not a number") from None
+    for kind, low, high in (("physical", pmin, pmax), ("digital", dmin, dmax)):
+        if low == high:
+            raise BadInputError(path, f"channel {signal.label!r}: {kind} minimum equals maximum ({low:g}): the samples cannot be scaled to mV")
 
 
 def edf_info(path: str | Path) -> RecordInfo:
