@@ -422,3 +422,220 @@ def test_edf_channel_whose_ranges_give_no_scale_is_rejected_naming_it(shared_dat
         with pytest.raises(BadInputError) as exc:
             call(path)
         assert_user_terms(str(exc.value), "holter.edf", "'ECG MLII'", fragment)
+
+
+# --- the corpus: every malformed input through read, info, prepare and predict ---------------------
+
+
+def _cut(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def _edit_text(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text(encoding="latin-1")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, count), encoding="latin-1")
+
+
+def _csv_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n")
+
+
+def build_corpus(shared: Path, root: Path) -> dict[str, tuple[Path, str]]:
+    """name → (input path, expected outcome): ``"ok"``, or the fragment the rejection reason must contain.
+
+    Every case is in its own folder; CSV files are at 300 Hz (the fs given to every call)."""
+    cases: dict[str, tuple[Path, str]] = {}
+
+    def wfdb_case(name: str, expect: str, edit=None, *, source: str = "cinc", seconds: float = 20.0) -> Path:
+        folder = root / name
+        hea = cinc_copy(shared, folder) if source == "cinc" else mitdb_excerpt(shared, folder, seconds=seconds, fmt=source)
+        if edit is not None:
+            edited = edit(hea)
+            hea = edited if isinstance(edited, Path) else hea
+        cases[name] = (hea, expect)
+        return hea
+
+    def file_case(name: str, filename: str, expect: str, write) -> Path:
+        path = root / name / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+        cases[name] = (path, expect)
+        return path
+
+    # good inputs: they must still come out ok among the bad ones
+    wfdb_case("good cinc flac", "ok")
+    wfdb_case("good mitdb 212 with annotations", "ok", source="212", seconds=30)
+    # WFDB header: sampling rate
+    rate = lambda value: (lambda h: with_record_line(h, lambda f: [*f[:2], value, *f[3:]]))
+    wfdb_case("fs -1", "sampling rate -1 Hz: must be a positive number", rate("-1"))
+    wfdb_case("fs nan", "sampling rate nan Hz", rate("nan"))
+    wfdb_case("fs abc", "sampling rate 'abc'", rate("abc"))
+    wfdb_case("fs 0", "sampling rate 0 Hz", rate("0"))
+    wfdb_case("fs 5", "sampling rate", rate("5"))
+    wfdb_case("fs missing", "no sampling rate", lambda h: with_record_line(h, lambda f: f[:2]))
+    # WFDB header: structure
+    wfdb_case("fewer signal lines", "declares 2 signals but describes 1", lambda h: h.write_text("\n".join(h.read_text().splitlines()[:2]) + "\n"), source="212")
+    wfdb_case("999 signals", "declares 999 signals", lambda h: with_record_line(h, lambda f: [f[0], "999", *f[2:]]), source="212")
+    wfdb_case("format 999", "format 999", lambda h: _edit_text(h, " 212 ", " 999 ", 2), source="212")
+    wfdb_case("format abc", "format 'abc'", lambda h: _edit_text(h, " 212 ", " abc ", 2), source="212")
+    wfdb_case("record line only", "describes 0", lambda h: h.write_text(h.read_text().splitlines()[0] + "\n"))
+    wfdb_case("negative length", "'-5' samples", lambda h: with_record_line(h, lambda f: [*f[:3], "-5", *f[4:]]))
+    wfdb_case("no length", "no number of samples", lambda h: with_record_line(h, lambda f: f[:3]))
+    wfdb_case("header longer than the data", "truncated", lambda h: with_record_line(h, lambda f: [*f[:3], str(int(f[3]) * 2), *f[4:]]), source="212")
+    wfdb_case("header shorter than the data", "ok", lambda h: with_record_line(h, lambda f: [*f[:3], str(int(f[3]) // 2), *f[4:]]), source="212")
+    wfdb_case("empty header", "empty WFDB header", lambda h: h.write_bytes(b""))
+    wfdb_case("comments-only header", "empty WFDB header", lambda h: h.write_text("# nothing but a comment\n"))
+    wfdb_case("binary junk header", "binary data", lambda h: h.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8))))
+    wfdb_case("non-UTF8 comment in header", "ok", lambda h: h.write_bytes(h.read_bytes() + "# patient: Jos\xe9 M\xfcller\n".encode("latin-1")))
+    wfdb_case("unit abc", "signal unit 'abc' is not a voltage", lambda h: _edit_text(h, "/mV", "/abc"))
+    wfdb_case("non-ASCII file names", "ASCII", _rename_non_ascii, source="212")
+    cases["missing header"] = (root / "missing header" / "x.hea", "file not found")
+    # WFDB signal files
+    wfdb_case("signal file missing", "missing", lambda h: h.with_suffix(".dat").unlink())
+    wfdb_case("zero-byte dat", "truncated", lambda h: h.with_suffix(".dat").write_bytes(b""), source="212")
+    wfdb_case("format 212 truncated", "truncated", lambda h: _cut(h.with_suffix(".dat"), 0.37), source="212")
+    wfdb_case("flac 516 truncated", "decoded", lambda h: _cut(h.with_suffix(".dat"), 0.5))
+    wfdb_case("flat signal", "flat signal", lambda h: h.with_suffix(".dat").write_bytes(bytes(h.with_suffix(".dat").stat().st_size)), source="16")
+    dat_only = wfdb_case("dat without header", "needs its WFDB header", source="16")
+    dat_only.unlink()
+    cases["dat without header"] = (dat_only.with_suffix(".dat"), "needs its WFDB header")
+    # annotations
+    wfdb_case("truncated atr", "truncated", lambda h: _cut(h.with_suffix(".atr"), 0.5), source="212")
+    wfdb_case("junk atr", "annotation file", lambda h: h.with_suffix(".atr").write_bytes(bytes(range(256)) * 4), source="212")
+    wfdb_case("empty atr", "empty annotation file", lambda h: h.with_suffix(".atr").write_bytes(b""), source="212")
+    file_case("annotation-only header, no annotations", "x.hea", "signal",
+              lambda p: p.write_text("x 0 250 7500\n"))
+    ann_only = file_case("annotation-only header with beats", "m100.hea", "no ECG signal", lambda p: None)
+    mitdb_excerpt(shared, ann_only.parent, seconds=30, fmt="212")
+    ann_only.write_text("m100 0 360 10800\n")
+    ann_only.with_suffix(".dat").unlink()
+    # EDF
+    edf = lambda name, expect, edit: file_case(name, "holter.edf", expect, lambda p: edit(mitdb_edf(shared, p)))
+    edf("good edf", "ok", lambda p: None)
+    edf("edf physical min = max", "physical minimum equals maximum", lambda p: (patch_edf(p, "physical_min", "1"), patch_edf(p, "physical_max", "1")))
+    edf("edf digital min = max", "digital minimum equals maximum", lambda p: (patch_edf(p, "digital_min", "0"), patch_edf(p, "digital_max", "0")))
+    edf("edf physical min abc", "not a number", lambda p: patch_edf(p, "physical_min", "abc"))
+    edf("edf truncated", "truncated", lambda p: _cut(p, 0.6))
+    edf("edf header only", "truncated", lambda p: p.write_bytes(p.read_bytes()[:768]))
+    edf("edf no ECG channel", "no ECG channel", lambda p: p.write_bytes(p.read_bytes().replace(b"ECG MLII", b"Resp    ").replace(b"ECG V5  ", b"SpO2    ")))
+    file_case("empty edf", "x.edf", "not an EDF file", lambda p: p.write_bytes(b""))
+    file_case("binary junk edf", "x.edf", "not an EDF file", lambda p: p.write_bytes(bytes(np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8))))
+    file_case("text in an edf", "x.edf", "not an EDF file", lambda p: p.write_text("time,I\n0,0.1\n" * 40))
+    # CSV
+    file_case("good csv", "x.csv", "ok", lambda p: cinc_csv(shared, p, columns=1))
+    file_case("1-column csv with a gap", "x.csv", "ok", lambda p: cinc_csv(shared, p, columns=1, gap=slice(3000, 3600)))
+    file_case("empty csv", "x.csv", "empty file", lambda p: p.write_bytes(b""))
+    file_case("csv header only", "x.csv", "no data rows", lambda p: p.write_text("I\n"))
+    file_case("csv one row", "x.csv", "a single sample", lambda p: p.write_text("I\n0.25\n"))
+    file_case("csv text cells", "x.csv", "is not a number", lambda p: _csv_lines(p, ["I"] + ["0.1", "0.2", "abc"] * 3000))
+    file_case("csv ragged rows", "x.csv", "fields", lambda p: _csv_lines(p, ["I,II"] + ["0.1,0.2", "0.3"] * 3000))
+    file_case("csv no header row", "x.csv", "no header row", lambda p: _csv_lines(p, ["0.1,0.2"] * 9000))
+    file_case("csv all cells empty", "x.csv", "entirely NaN", lambda p: _csv_lines(p, ["I,II"] + [","] * 9000))
+    file_case("csv infinite value", "x.csv", "infinite", lambda p: _csv_lines(p, ["I"] + [f"{np.sin(i / 9):.3f}" for i in range(9000)] + ["inf"]))
+    file_case("csv time_s disagrees with fs", "x.csv", "disagrees", lambda p: _csv_lines(p, ["time_s,I"] + [f"{i / 250:.4f},{np.sin(i / 9):.3f}" for i in range(9000)]))
+    file_case("binary junk csv", "x.csv", "not a text file", lambda p: p.write_bytes(bytes(np.random.default_rng(2).integers(0, 256, 4000, dtype=np.uint8))))
+    # other
+    file_case("unknown extension", "x.txt", "unknown file type", lambda p: p.write_text("0.1\n0.2\n"))
+    cases["folder named like a recording"] = (root / "folder named like a recording" / "x.edf", "a folder, not a recording file")
+    (root / "folder named like a recording" / "x.edf").mkdir(parents=True)
+    return cases
+
+
+def _rename_non_ascii(hea: Path) -> Path:
+    for old in (hea, hea.with_suffix(".dat"), hea.with_suffix(".atr")):
+        old.rename(old.with_name(old.name.replace(hea.stem, "récord_ü")))
+    new = hea.with_name("récord_ü.hea")
+    new.write_text(new.read_text().replace(hea.stem, "récord_ü"))
+    return new
+
+
+#: Cases whose signal is fine but whose annotation file is not: ``predict_paths`` rejects them naming the file
+#: until it falls back to ``AnnotationError.record`` (then they are "ok"); a Folder with a label prepares them.
+ANNOTATION_CASES = {"truncated atr", "junk atr", "empty atr"}
+#: Cases that read but have a gap: predicted (the gap windows not analysed), rejected by prepare (no NaN in training data).
+GAP_CASES = {"1-column csv with a gap"}
+FS = 300.0
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    return build_corpus(shared_data, tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def predicted(corpus) -> pd.DataFrame:
+    from ecgshift.batch import predict_paths
+    from ecgshift.predictor import load_model
+
+    return predict_paths(load_model(), [path for path, _ in corpus.values()], mc=2, fs=FS)
+
+
+def test_the_corpus_holds_over_fifty_inputs_good_and_bad(corpus) -> None:
+    assert len(corpus) >= 50
+    assert sum(expect == "ok" for _, expect in corpus.values()) >= 5  # good inputs among the bad
+
+
+def test_read_and_info_raise_nothing_but_one_line_bad_input_errors_in_user_terms(corpus) -> None:
+    failures = []
+    for name, (path, expect) in corpus.items():
+        for call in (io.info, lambda p, fs: io.read(p, fs=fs, allow_nan=True)):
+            try:
+                call(path, fs=FS)
+            except BadInputError as exc:
+                message = str(exc)
+                if "\n" in message or EXCEPTION_NAMES.search(message):
+                    failures.append(f"{name}: {message}")
+                elif expect == "ok":
+                    failures.append(f"{name}: a good input was refused: {message}")
+            except Exception as exc:  # noqa: BLE001 - the point of the test
+                failures.append(f"{name}: {type(exc).__name__} escaped: {exc}")
+    assert failures == []
+
+
+def test_predict_paths_gives_every_input_one_row_with_the_expected_status(corpus, predicted: pd.DataFrame) -> None:
+    assert len(predicted) == len(corpus)
+    assert predicted.path.tolist() == [str(path) for path, _ in corpus.values()]
+    failures = []
+    for (name, (path, expect)), status in zip(corpus.items(), predicted.status):
+        if EXCEPTION_NAMES.search(status) or "\n" in status:
+            failures.append(f"{name}: {status}")
+        elif name in ANNOTATION_CASES:
+            if not (status == "ok" or (status.startswith("rejected: ") and expect in status)):
+                failures.append(f"{name}: {status}")
+        elif expect == "ok":
+            if status != "ok":
+                failures.append(f"{name}: expected ok, got {status}")
+        elif not (status.startswith("rejected: ") and expect in status):
+            failures.append(f"{name}: expected 'rejected: …{expect}…', got {status}")
+    assert failures == []
+    gap = predicted.iloc[list(corpus).index("1-column csv with a gap")]
+    assert "2 gap" in gap.problems
+
+
+def test_prepare_of_the_corpus_as_a_folder_accounts_for_every_row(corpus, tmp_path: Path) -> None:
+    root = next(iter(corpus.values()))[0].parent.parent
+    rows = [(path.relative_to(root).as_posix(), "unknown", "SR", "", f"{FS:g}" if path.suffix == ".csv" else "")
+            for path, _ in corpus.values()]
+    write_manifest(root, [(p, m, label, fs) for p, m, label, _, fs in rows], fs=True)
+
+    result = prepare(Folder(root), cache_dir=tmp_path / "cache", workers=1)
+
+    assert result.n_records == len(corpus)
+    prepared = set(result.windows.table.record_id)
+    rejected = {Path(r.path): r.reason for r in result.rejected}
+    assert len(prepared) + len(rejected) == len(corpus)  # nothing silently dropped
+    failures = []
+    for name, (path, expect) in corpus.items():
+        record_id = path.relative_to(root).with_suffix("").as_posix()
+        should_prepare = (expect == "ok" and name not in GAP_CASES) or name in ANNOTATION_CASES
+        if should_prepare != (record_id in prepared):
+            failures.append(f"{name}: {'not ' * should_prepare}prepared ({rejected.get(path, '')})")
+    for reason in rejected.values():
+        if "\n" in reason or EXCEPTION_NAMES.search(reason):
+            failures.append(reason)
+    assert failures == []
+    assert len(result.notes) == len(ANNOTATION_CASES)
+    for note in result.notes:
+        assert_user_terms(note, ".atr", "without its annotations")

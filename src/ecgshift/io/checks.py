@@ -50,6 +50,8 @@ def check_signal(signal: np.ndarray, path: str | Path, *, allow_nan: bool = Fals
     """
     if signal.size == 0 or signal.shape[-1] == 0:
         raise BadInputError(path, "zero-length signal")
+    if signal.shape[-1] == 1:
+        raise BadInputError(path, "a single sample: too short to be a recording")
     if np.isinf(signal).any():
         raise BadInputError(path, "signal contains infinite values")
     nan = np.isnan(signal)

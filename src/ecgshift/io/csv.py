@@ -59,12 +59,14 @@ def parse_column(name: str) -> tuple[str, str]:
 def _header(path: Path) -> tuple[list[str], str]:
     """Column names and separator, from the first line."""
     if not path.is_file():
-        raise BadInputError(path, "file not found")
+        raise BadInputError(path, "a folder, not a recording file" if path.is_dir() else "file not found")
     try:
         with path.open("r", encoding="utf-8-sig", newline="") as f:
             first = f.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(path, f"unreadable text file ({type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise BadInputError(path, "not a text file: its first line is not UTF-8 text") from None
+    except OSError as exc:
+        raise BadInputError(path, f"file cannot be read ({exc.strerror or 'input/output error'})") from None
     if not first.strip():
         raise BadInputError(path, "empty file (no header row)")
     sep = ";" if ";" in first and "," not in first else "\t" if "\t" in first and "," not in first else ","
@@ -109,11 +111,14 @@ def csv_info(path: str | Path, *, fs: float) -> RecordInfo:
     path = Path(path)
     fs = check_fs(fs, path)
     names, _ = _header(path)
+    rows = _count_rows(path)
+    if rows == 0:
+        raise BadInputError(path, "no data rows after the header")
     return RecordInfo(
         path=str(path),
         record_id=path.stem,
         fs=fs,
-        n_samples=_count_rows(path),
+        n_samples=rows,
         leads=tuple(parse_column(n)[0] for n in names if n != TIME_COLUMN),
         reader="csv",
     )
@@ -141,7 +146,9 @@ def read_csv(
         )
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame(columns=names)
-    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise BadInputError(path, "not a text file: some rows are not UTF-8 text") from None
+    except (pd.errors.ParserError, ValueError) as exc:
         detail = re.sub(r"^Error tokenizing data\. C error: ", "", " ".join(str(exc).split()))
         raise BadInputError(path, f"ragged or malformed rows: {detail} (the header has {len(names)} columns)") from None
     if nrows is None or len(frame) < nrows:  # read to the end of the file: its trailing blank lines are no rows

@@ -67,7 +67,7 @@ def _short(exc: Exception) -> str:
 def _open(path: Path) -> edfio.Edf:
     """The file's header (data stay on disk), or a one-line reason why it is not a usable EDF."""
     if not path.is_file():
-        raise BadInputError(path, "file not found")
+        raise BadInputError(path, "a folder, not a recording file" if path.is_dir() else "file not found")
     with path.open("rb") as f:
         head = f.read(256)
     if len(head) < 256:

@@ -30,7 +30,7 @@ def plain_reason(exc: BaseException) -> str:
     says nothing about the file (``IndexError: list index out of range``)."""
     if isinstance(exc, _INTERNAL):
         return ""
-    return " ".join(str(exc).split())[:160]
+    return re.sub(r"^Error\s*:\s*", "", " ".join(str(exc).split()))[:160]  # soundfile's "Error : flac decoder lost sync."
 
 
 def _lines(hea: Path) -> list[str]:
@@ -77,6 +77,8 @@ def check_header_text(hea: Path) -> None:
         return  # a multi-segment record: its lines name segments, not signals
     if n_sig and length is None:
         raise BadInputError(hea, "header gives no number of samples per signal (the record line's fourth field)")
+    if n_sig and int(length) == 0:
+        raise BadInputError(hea, "zero-length record (the header gives 0 samples)")
     signal_lines = lines[1:]
     if len(signal_lines) != n_sig:
         raise BadInputError(hea, f"header declares {n_sig} signal{'s' * (n_sig != 1)} but describes {len(signal_lines)}")
