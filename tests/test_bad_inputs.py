@@ -432,6 +432,12 @@ def _cut(path: Path, keep: float) -> None:
     path.write_bytes(data[: int(len(data) * keep)])
 
 
+def _overwrite(path: Path, offset: int, data: bytes) -> None:
+    content = bytearray(path.read_bytes())
+    content[offset:offset + len(data)] = data
+    path.write_bytes(bytes(content))
+
+
 def _edit_text(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text(encoding="latin-1")
     assert old in text, (path, old)
@@ -520,6 +526,8 @@ def build_corpus(shared: Path, root: Path) -> dict[str, tuple[Path, str]]:
     edf("edf truncated", "truncated", lambda p: _cut(p, 0.6))
     edf("edf header only", "truncated", lambda p: p.write_bytes(p.read_bytes()[:768]))
     edf("edf no ECG channel", "no ECG channel", lambda p: p.write_bytes(p.read_bytes().replace(b"ECG MLII", b"Resp    ").replace(b"ECG V5  ", b"SpO2    ")))
+    edf("edf record count blank", "unreadable EDF header", lambda p: _overwrite(p, 236, b" " * 8))
+    edf("edf signal count junk", "unreadable EDF header", lambda p: _overwrite(p, 252, b"x   "))
     file_case("empty edf", "x.edf", "not an EDF file", lambda p: p.write_bytes(b""))
     file_case("binary junk edf", "x.edf", "not an EDF file", lambda p: p.write_bytes(bytes(np.random.default_rng(1).integers(0, 256, 4000, dtype=np.uint8))))
     file_case("text in an edf", "x.edf", "not an EDF file", lambda p: p.write_text("time,I\n0,0.1\n" * 40))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from ecgshift.errors import BadInputError
 
-__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts"]
+__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts", "plain_reason"]
 
 #: Sampling rates outside this range (Hz) are not plausible for a diagnostic ECG.
 MIN_FS, MAX_FS = 50.0, 20_000.0
@@ -63,3 +64,16 @@ def check_signal(signal: np.ndarray, path: str | Path, *, allow_nan: bool = Fals
     spread = np.nanmax(signal, axis=-1) - np.nanmin(signal, axis=-1)
     if np.all(spread <= 1e-6):
         raise BadInputError(path, "flat signal: every lead is constant")
+
+
+#: Exceptions (and ValueError texts) that only make sense to a Python programmer ('list index out of range', "'999'").
+_PYTHON_VALUE_ERROR = re.compile(r"invalid literal|could not convert|cannot reshape|not enough values|too many values|out of bounds")
+_INTERNAL = (IndexError, KeyError, TypeError, AttributeError, NameError, ZeroDivisionError, AssertionError, UnboundLocalError)
+
+
+def plain_reason(exc: BaseException) -> str:
+    """An exception's message without its class name, for a user; "" for Python-internal errors whose text
+    says nothing about the file (``IndexError: list index out of range``)."""
+    if isinstance(exc, _INTERNAL) or (isinstance(exc, ValueError) and _PYTHON_VALUE_ERROR.search(str(exc))):
+        return ""
+    return re.sub(r"^Error\s*:\s*", "", " ".join(str(exc).split()))[:160]  # soundfile's "Error : flac decoder lost sync."

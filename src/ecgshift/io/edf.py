@@ -32,7 +32,7 @@ import edfio
 import numpy as np
 
 from ecgshift.errors import BadInputError
-from ecgshift.io.checks import check_fs, check_signal, to_millivolts
+from ecgshift.io.checks import check_fs, check_signal, plain_reason, to_millivolts
 from ecgshift.io.info import RecordInfo
 from ecgshift.leads import is_ecg_lead, normalize_lead_name
 from ecgshift.record import Record, RhythmInterval
@@ -60,8 +60,7 @@ def rhythm_code(text: str) -> str | None:
 
 
 def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:160]}"
+    return plain_reason(exc) or "a field does not follow the EDF format"
 
 
 def _open(path: Path) -> edfio.Edf:

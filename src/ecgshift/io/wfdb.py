@@ -18,9 +18,9 @@ import wfdb
 
 from ecgshift.errors import AnnotationError, BadInputError
 from ecgshift.io.annotations import read_annotations
-from ecgshift.io.checks import check_fs, check_signal, to_millivolts
+from ecgshift.io.checks import check_fs, check_signal, plain_reason, to_millivolts
 from ecgshift.io.info import RecordInfo
-from ecgshift.io.wfdb_checks import check_header_text, plain_reason
+from ecgshift.io.wfdb_checks import check_header_text
 from ecgshift.leads import normalize_lead_name
 from ecgshift.record import Record
 

@@ -16,23 +16,11 @@ from pathlib import Path
 
 from ecgshift.errors import BadInputError
 
-__all__ = ["WFDB_FORMATS", "check_header_text", "plain_reason"]
+__all__ = ["WFDB_FORMATS", "check_header_text"]
 
 #: Signal file formats WFDB defines (``wfdb.io._signal.DAT_FMTS``).
 WFDB_FORMATS = ("8", "16", "24", "32", "61", "80", "160", "212", "310", "311", "508", "516", "524")
 _FORMAT_FIELD = re.compile(r"(\d+)(x\d+)?(:\d+)?(\+\d+)?$")
-#: Exceptions whose text only makes sense to a Python programmer ('list index out of range', "'999'").
-_INTERNAL = (IndexError, KeyError, TypeError, AttributeError, NameError, ZeroDivisionError, AssertionError, UnboundLocalError)
-
-
-def plain_reason(exc: BaseException) -> str:
-    """An exception's message without its class name, for a user; "" for Python-internal errors whose text
-    says nothing about the file (``IndexError: list index out of range``)."""
-    if isinstance(exc, _INTERNAL):
-        return ""
-    return re.sub(r"^Error\s*:\s*", "", " ".join(str(exc).split()))[:160]  # soundfile's "Error : flac decoder lost sync."
-
-
 def _lines(hea: Path) -> list[str]:
     try:
         data = hea.read_bytes()
