@@ -4,10 +4,16 @@ Layout of one entry, ``<cache>/<dataset>-<key>/``: ``x.npy`` (windows × 1 ×
 samples, float32, memory-mapped on load), ``windows.csv`` (one row per window:
 dataset, record_id, patient_id, modality, split, label, af_fraction, start_s,
 valid_fraction), ``rejected.csv`` (path, reason: every record that gave no
-windows, and why) and ``meta.json``. Descriptions are cached the same way
+windows, and why) and ``meta.json`` (with ``notes``: records used without
+their unreadable annotation files). Descriptions are cached the same way
 (``<cache>/<dataset>-desc-<key>/description.csv``) because annotation parsing
 of long Holter records is slow. The key hashes the content of every file the
 dataset depends on, so an edited label file or record rebuilds the entry.
+
+Splits are not cached: on a hit, each window takes the split its
+``record_id`` has in the (re)computed description, so record ids must be
+unique within a dataset; :func:`prepare` refuses a description where they are
+not (one id for two records would move windows between splits).
 """
 
 from __future__ import annotations
