@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 #: Three real 30-s CinC 2017 records and their REFERENCE-v3 labels.
 GOOD = (("A00001", "SR"), ("A00004", "AF"), ("A00008", "other"))
 #: Words that mean a Python exception leaked into a user's message.
-EXCEPTION_NAMES = re.compile(r"\b(\w+Error|\w+Exception|Traceback|errno)\b|object is not|NoneType|list index")
+EXCEPTION_NAMES = re.compile(r"\b(\w+Error|\w+Exception|Traceback|[Ee]rrno)\b|object is not|NoneType|list index")
 
 
 def assert_user_terms(message: str, *fragments: str) -> None:
@@ -294,6 +294,16 @@ def test_folder_record_with_a_corrupt_annotation_file_is_prepared_from_its_manif
 
 
 # --- item 14: misleading reader messages -----------------------------------------------------------
+
+
+def test_plain_reason_keeps_what_a_user_can_act_on_and_drops_python_internals() -> None:
+    from ecgshift.io.checks import plain_reason
+
+    assert plain_reason(IndexError("list index out of range")) == ""
+    assert plain_reason(KeyError("999")) == ""
+    assert plain_reason(ValueError("cannot reshape array of size 3 into shape (2)")) == ""
+    assert plain_reason(PermissionError(13, "Permission denied", "/a/b.dat")) == "permission denied"
+    assert plain_reason(RuntimeError("Error : flac decoder lost sync.")) == "flac decoder lost sync."
 
 
 def test_missing_header_is_file_not_found(tmp_path: Path) -> None:

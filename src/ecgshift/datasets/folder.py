@@ -116,8 +116,8 @@ class Folder(Dataset):
 
         if not row.path:
             return problem("empty path")
-        relative = PurePosixPath(row.path.replace("\\", "/"))
-        if relative.is_absolute() or Path(row.path).is_absolute():
+        relative = Path(row.path)
+        if relative.is_absolute():
             return problem("absolute path: give the path relative to the folder")
         if os.path.normpath(relative).split(os.sep)[0] == "..":
             return problem("the path leads outside the folder")
@@ -262,7 +262,7 @@ def _record_ids(table: pd.DataFrame) -> list[str]:
             stems.append(f"manifest row {row.row}")
             full.append(stems[-1])
             continue
-        path = PurePosixPath(os.path.normpath(row.path.replace("\\", "/")).replace(os.sep, "/"))
+        path = PurePosixPath(Path(os.path.normpath(row.path)).as_posix())
         full.append(str(path))
         stems.append(str(path.with_suffix("")))
     clash = {s for s in stems if stems.count(s) > 1}

@@ -76,4 +76,6 @@ def plain_reason(exc: BaseException) -> str:
     says nothing about the file (``IndexError: list index out of range``)."""
     if isinstance(exc, _INTERNAL) or (isinstance(exc, ValueError) and _PYTHON_VALUE_ERROR.search(str(exc))):
         return ""
+    if isinstance(exc, OSError) and exc.strerror:  # "[Errno 13] Permission denied: '/a/b.dat'" → "permission denied"
+        return exc.strerror.lower()
     return re.sub(r"^Error\s*:\s*", "", " ".join(str(exc).split()))[:160]  # soundfile's "Error : flac decoder lost sync."
