@@ -174,7 +174,7 @@ def test_editing_a_label_in_the_manifest_changes_the_key_and_rebuilds(real_folde
     assert dataset_key(Folder(real_folder)) != key
     assert after.built and after.path != before.path
     labels = after.windows.table.groupby("record_id").label.unique()
-    assert labels["A00008"].tolist() == ["noisy"]
+    assert labels["tecg/A00008"].tolist() == ["noisy"]
 
 
 @pytest.mark.integration
@@ -191,8 +191,8 @@ def test_changing_a_record_s_samples_rebuilds_but_touching_its_mtime_does_not(re
     dat.write_bytes(bytes(data))
     after = prepare(Folder(real_folder), cache_dir=cache, workers=1)
     assert after.built and after.path != before.path
-    changed = after.windows.table.record_id.to_numpy() == "00001_lr"
-    same = before.windows.table.record_id.to_numpy() == "00001_lr"
+    changed = after.windows.table.record_id.to_numpy() == "recg/00001_lr"
+    same = before.windows.table.record_id.to_numpy() == "recg/00001_lr"
     assert not np.allclose(np.asarray(after.windows.x)[changed], before.windows.x[same])
     assert np.array_equal(np.asarray(after.windows.x)[~changed], before.windows.x[~same])
 
@@ -228,7 +228,7 @@ def test_corrupt_record_is_rejected_with_its_reason_while_the_others_prepare(
     assert "201.dat" in rejection.reason and "truncated" in rejection.reason and "\n" not in rejection.reason
     prepared = set(result.windows.table.record_id)
     assert len(prepared) + len(result.rejected) == result.n_records  # nothing silently dropped
-    assert "201" not in prepared and len(prepared) == 6
+    assert "broken/201" not in prepared and len(prepared) == 6
 
 
 def test_group_kfold_keeps_groups_whole_and_deals_each_stratum_over_the_folds():
@@ -246,3 +246,36 @@ def test_group_kfold_keeps_groups_whole_and_deals_each_stratum_over_the_folds():
 def test_group_kfold_rejects_more_folds_than_groups():
     with pytest.raises(ValueError, match="3 groups cannot fill 5 folds"):
         group_kfold(["a", "b", "c"], ["x", "x", "x"], k=5)
+
+
+def _same_name_in_40_subfolders(shared_data: Path, root: Path) -> Path:
+    """40 CinC 2017 records saved as ``s00/rec.hea … s39/rec.hea`` (format 16), labels from REFERENCE-v3.csv."""
+    wfdb = pytest.importorskip("wfdb")
+    source = shared_data / "tecg" / "cinc2017"
+    reference = pd.read_csv(source / "REFERENCE-v3.csv", header=None, names=["record", "code"])
+    rows = ["path,modality,label"]
+    for i, (name, code) in enumerate(reference.sort_values("record").head(40).itertuples(index=False)):
+        folder = root / f"s{i:02d}"
+        folder.mkdir(parents=True)
+        rec = wfdb.rdrecord(str(source / name))
+        wfdb.wrsamp("rec", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, p_signal=rec.p_signal, fmt=["16"], write_dir=str(folder))
+        rows.append(f"s{i:02d}/rec.hea,tecg,{CINC_LABELS[code]}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.integration
+def test_records_with_one_file_name_in_40_subfolders_keep_their_splits_on_a_cache_hit(shared_data: Path, tmp_path: Path) -> None:
+    root = _same_name_in_40_subfolders(shared_data, tmp_path / "folder")
+    cache = tmp_path / "cache"
+
+    first = prepare(Folder(root), cache_dir=cache, workers=1)
+    second = prepare(Folder(root), cache_dir=cache, workers=1)
+
+    assert first.built and not second.built
+    counts = first.windows.table.split.value_counts().to_dict()
+    assert set(counts) == {"train", "val", "test"}
+    assert second.windows.table.split.value_counts().to_dict() == counts
+    assert first.windows.table.record_id.nunique() == 40  # one id per recording: its path in the folder
+    assert sorted(first.windows.table.record_id.unique())[:2] == ["s00/rec", "s01/rec"]
+    pd.testing.assert_frame_equal(second.windows.table, first.windows.table, check_dtype=False)

@@ -4,10 +4,16 @@ Layout of one entry, ``<cache>/<dataset>-<key>/``: ``x.npy`` (windows × 1 ×
 samples, float32, memory-mapped on load), ``windows.csv`` (one row per window:
 dataset, record_id, patient_id, modality, split, label, af_fraction, start_s,
 valid_fraction), ``rejected.csv`` (path, reason: every record that gave no
-windows, and why) and ``meta.json``. Descriptions are cached the same way
+windows, and why) and ``meta.json`` (with ``notes``: records used without
+their unreadable annotation files). Descriptions are cached the same way
 (``<cache>/<dataset>-desc-<key>/description.csv``) because annotation parsing
 of long Holter records is slow. The key hashes the content of every file the
 dataset depends on, so an edited label file or record rebuilds the entry.
+
+Splits are not cached: on a hit, each window takes the split its
+``record_id`` has in the (re)computed description, so record ids must be
+unique within a dataset; :func:`prepare` refuses a description where they are
+not (one id for two records would move windows between splits).
 """
 
 from __future__ import annotations
@@ -83,8 +89,13 @@ class PrepareResult:
 
 
 def _file_digest(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    """SHA-256 of a file's bytes; a file that cannot be read (permissions) hashes as such, so the key still
+    exists and the reader names the problem when the record is prepared."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        return f"unreadable:{exc.errno}"
 
 
 def _code_digest() -> str:
@@ -116,7 +127,7 @@ def cached_description(dataset: Dataset, *, cache_dir: Path, key: str | None = N
     key = key or dataset_key(dataset)
     path = Path(cache_dir) / f"{dataset.name}-desc-{key}" / "description.csv"
     if path.exists():
-        dtypes = {"record_id": str, "patient_id": str, "path": str, "leads": str, "label": str}
+        dtypes = {"record_id": str, "patient_id": str, "path": str, "leads": str, "label": str, "problem": str}
         description = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
     else:
         description = dataset.describe()
@@ -137,15 +148,25 @@ def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _window_one(args: tuple[Dataset, dict, HarmonizeConfig]) -> tuple[Windows | None, str | None]:
+def _window_one(args: tuple[Dataset, dict, HarmonizeConfig]) -> tuple[Windows | None, str | None, str | None]:
+    """(windows, rejection reason, note) of one description row."""
     dataset, row, config = args
     try:
         record = dataset.read(pd.Series(row))
-        return window_record(record, config=config), None
+        note = record.meta.get("annotation_error")
+        return window_record(record, config=config), None, (f"{note}: used without its annotations" if note else None)
     except BadInputError as exc:
-        return None, str(exc)
+        return None, str(exc), None
     except Exception as exc:  # a reader bug must not end a batch: report it as a rejection
-        return None, f"{dataset.root / str(row.get('path'))}: unexpected {type(exc).__name__}: {exc}"
+        return None, f"{dataset.root / str(row.get('path'))}: unexpected {type(exc).__name__}: {exc}", None
+
+
+def _check_unique_ids(dataset: Dataset, description: pd.DataFrame) -> None:
+    """Windows find their split by ``record_id`` on a cache hit: two records with one id would merge."""
+    repeated = description.record_id.astype(str)[description.record_id.astype(str).duplicated()].unique()
+    if len(repeated):
+        shown = ", ".join(repr(r) for r in repeated[:3]) + (" …" if len(repeated) > 3 else "")
+        raise BadInputError(dataset.root, f"{len(repeated)} record ids are shared by several records ({shown}): their splits would mix")
 
 
 def prepare(
@@ -169,23 +190,28 @@ def prepare(
     key = hashlib.sha256(f"{desc_key}|{config.digest()}".encode()).hexdigest()[:16]
     entry = cache_dir / f"{dataset.name}-{key}"
     description = cached_description(dataset, cache_dir=cache_dir, key=desc_key)
+    _check_unique_ids(dataset, description)
+    notes = dataset.notes()
     if entry.exists() and not rebuild:
         windows, rejected = load_windows(entry)
         split_of = dict(zip(description.record_id.astype(str), description.split))
-        windows.table["split"] = windows.table.record_id.map(split_of)  # splits follow the code, not the cache
-        return PrepareResult(windows, rejected, len(description), False, time.perf_counter() - start, entry)
+        windows.table["split"] = windows.table.record_id.astype(str).map(split_of)  # splits follow the code, not the cache
+        record_notes = json.loads((entry / "meta.json").read_text()).get("notes", [])
+        return PrepareResult(windows, rejected, len(description), False, time.perf_counter() - start, entry, [*notes, *record_notes])
 
     rows = description.to_dict("records")
     jobs = [(dataset, row, config) for row in rows]
-    parts, tables, rejected = [], [], []
+    parts, tables, rejected, record_notes = [], [], [], []
     workers = workers or os.cpu_count() or 1
     results = _map(jobs, workers)
-    for i, (row, (windows, error)) in enumerate(zip(rows, results)):
+    for i, (row, (windows, error, note)) in enumerate(zip(rows, results)):
         if on_record:
             on_record(i + 1, len(rows))
         if error is not None:
             rejected.append(Rejection(path=str(dataset.root / str(row["path"])), reason=error))
             continue
+        if note:
+            record_notes.append(note)
         parts.append(windows)
         tables.append(_window_table(dataset, row, windows))
     all_windows = concat_windows(parts, config=config)
@@ -196,11 +222,12 @@ def prepare(
         np.save(tmp / "x.npy", all_windows.x)
         table.to_csv(tmp / "windows.csv", index=False)
         pd.DataFrame([r.__dict__ for r in rejected], columns=["path", "reason"]).to_csv(tmp / "rejected.csv", index=False)
-        meta = {"dataset": dataset.name, "key": key, "config": config.to_dict(), "n_records": len(rows), "n_windows": len(table)}
+        meta = {"dataset": dataset.name, "key": key, "config": config.to_dict(), "n_records": len(rows), "n_windows": len(table),
+                "notes": record_notes}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
 
     _atomic_write(entry, write)
-    return PrepareResult(window_set, rejected, len(rows), True, time.perf_counter() - start, entry)
+    return PrepareResult(window_set, rejected, len(rows), True, time.perf_counter() - start, entry, [*notes, *record_notes])
 
 
 def _map(jobs: list, workers: int):

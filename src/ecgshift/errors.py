@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["EcgShiftError", "BadInputError", "ModelFileError", "UnknownNameError", "NO_ECG_SIGNAL", "REASON_CODES",
-           "UNREADABLE", "FLAT", "GAP", "NO_SIGNAL"]
+__all__ = ["EcgShiftError", "BadInputError", "AnnotationError", "ModelFileError", "UnknownNameError", "NO_ECG_SIGNAL",
+           "REASON_CODES", "UNREADABLE", "FLAT", "GAP", "NO_SIGNAL"]
 
 #: The problem of a record that lists no signal (e.g. an NSR2DB header: beat annotations only).
 NO_ECG_SIGNAL = "no ECG signal in the record (annotations only?)"
@@ -37,6 +37,19 @@ class BadInputError(EcgShiftError):
     def reason_for(self, path: str | Path) -> str:
         """The problem as a status reason for ``path``: without the path when it names that file, else whole."""
         return self.problem if self.path in (None, str(path)) else str(self)
+
+
+class AnnotationError(BadInputError):
+    """A recording whose signal is fine but whose annotation file is not (truncated, corrupt).
+
+    ``record`` is the recording read without annotations (no beats, no rhythm intervals), so a caller that
+    can do without them catches this error and goes on with ``exc.record``, saying why in its notes; ``None``
+    when there is no signal to fall back to.
+    """
+
+    def __init__(self, path: str | Path | None, problem: str, *, record=None) -> None:
+        super().__init__(path, problem)
+        self.record = record
 
 
 class ModelFileError(BadInputError):

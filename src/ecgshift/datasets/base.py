@@ -109,6 +109,11 @@ class Dataset:
         out["split"] = self.splits(out)
         return out
 
+    def notes(self) -> list[str]:
+        """What the user should know about the dataset's listing that rejects no record (e.g. a recording
+        listed twice, prepared once); one line each."""
+        return []
+
     def files(self) -> list[Path]:
         """Every file the description and windows depend on (for cache keys)."""
         return sorted(p for p in self.root.rglob("*") if p.is_file())

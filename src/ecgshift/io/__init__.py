@@ -86,6 +86,8 @@ def reader_for(path: str | Path) -> Reader:
     candidates = _BY_EXTENSION[ext]
     reader = candidates[0] if len(candidates) == 1 and candidates[0].sniff is None else _sniffed(path, ext, candidates)
     if reader.name == "wfdb" and not path.with_suffix(".hea").exists():
+        if ext == ".hea" or not path.exists():
+            raise BadInputError(path, "file not found")
         raise BadInputError(path, f"a {ext} file needs its WFDB header {path.with_suffix('.hea').name} beside it")
     return reader
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -10,7 +11,7 @@ import numpy as np
 from ecgshift.errors import FLAT, GAP, BadInputError
 from ecgshift.io.channels import is_voltage_unit, unit_scale
 
-__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts", "sample_range"]
+__all__ = ["MIN_FS", "MAX_FS", "check_fs", "check_signal", "to_millivolts", "sample_range", "plain_reason"]
 
 #: Sampling rates outside this range (Hz) are not plausible for a diagnostic ECG.
 MIN_FS, MAX_FS = 50.0, 20_000.0
@@ -49,6 +50,8 @@ def check_signal(signal: np.ndarray, path: str | Path, *, allow_nan: bool = Fals
     """
     if signal.size == 0 or signal.shape[-1] == 0:
         raise BadInputError(path, "zero-length signal")
+    if signal.shape[-1] == 1:
+        raise BadInputError(path, "a single sample: too short to be a recording")
     if np.isinf(signal).any():
         raise BadInputError(path, "signal contains infinite values")
     nan = np.isnan(signal)
@@ -71,3 +74,18 @@ def sample_range(start_s: float, end_s: float | None, fs: float, total: int, pat
         end_text = "end" if end_s is None else f"{end_s:g} s"
         raise BadInputError(path, f"requested range {start_s:g} s to {end_text} is outside the record ({total / fs:g} s)")
     return sampfrom, sampto
+
+
+#: Exceptions (and ValueError texts) that only make sense to a Python programmer ('list index out of range', "'999'").
+_PYTHON_VALUE_ERROR = re.compile(r"invalid literal|could not convert|cannot reshape|not enough values|too many values|out of bounds")
+_INTERNAL = (IndexError, KeyError, TypeError, AttributeError, NameError, ZeroDivisionError, AssertionError, UnboundLocalError)
+
+
+def plain_reason(exc: BaseException) -> str:
+    """An exception's message without its class name, for a user; "" for Python-internal errors whose text
+    says nothing about the file (``IndexError: list index out of range``)."""
+    if isinstance(exc, _INTERNAL) or (isinstance(exc, ValueError) and _PYTHON_VALUE_ERROR.search(str(exc))):
+        return ""
+    if isinstance(exc, OSError) and exc.strerror:  # "[Errno 13] Permission denied: '/a/b.dat'" → "permission denied"
+        return exc.strerror.lower()
+    return re.sub(r"^Error\s*:\s*", "", " ".join(str(exc).split()))[:160]  # soundfile's "Error : flac decoder lost sync."

@@ -17,7 +17,10 @@ Rules:
   Columns named ``time``, ``t``, ``timestamp``, ``sample`` or ``index`` are
   refused rather than taken for leads: name the time column ``time_s``.
 * Every cell must be a number; empty cells and NaN are refused unless
-  ``allow_nan``. Rows are counted from 1 after the header in error messages.
+  ``allow_nan``, and then they are NaN (a gap), whatever the number of
+  columns: a blank line is a row of empty cells (in a one-column file, one
+  empty cell), never skipped; only blank lines at the very end of the file are
+  not rows. Rows are counted from 1 after the header in error messages.
 * ``start_s``/``end_s`` select rows ``round(start_s·fs)`` to ``round(end_s·fs)``
   (only those rows are parsed).
 """
@@ -73,12 +76,14 @@ def _selection(names: list[str], path: Path, channel: str | None) -> ChannelSele
 def _header(path: Path) -> tuple[list[str], str]:
     """Column names and separator, from the first line."""
     if not path.is_file():
-        raise BadInputError(path, "file not found")
+        raise BadInputError(path, "a folder, not a recording file" if path.is_dir() else "file not found")
     try:
         with path.open("r", encoding="utf-8-sig", newline="") as f:
             first = f.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(path, f"unreadable text file ({type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise BadInputError(path, "not a text file: its first line is not UTF-8 text") from None
+    except OSError as exc:
+        raise BadInputError(path, f"file cannot be read ({exc.strerror or 'input/output error'})") from None
     if not first.strip():
         raise BadInputError(path, "empty file (no header row)")
     sep = ";" if ";" in first and "," not in first else "\t" if "\t" in first and "," not in first else ","
@@ -107,9 +112,15 @@ def _is_number(text: str) -> bool:
 
 
 def _count_rows(path: Path) -> int:
-    """Non-blank lines after the header."""
+    """Lines after the header, but blank lines at the end of the file (a blank line elsewhere is a row of
+    empty cells)."""
+    rows = last = 0
     with path.open("rb") as f:
-        return max(0, sum(1 for line in f if line.strip()) - 1)
+        for line in f:
+            rows += 1
+            if line.strip():
+                last = rows
+    return max(0, last - 1)
 
 
 def csv_info(path: str | Path, *, fs: float, channel: str | None = None) -> RecordInfo:
@@ -118,11 +129,14 @@ def csv_info(path: str | Path, *, fs: float, channel: str | None = None) -> Reco
     fs = check_fs(fs, path)
     names, _ = _header(path)
     selection = _selection(names, path, channel)
+    rows = _count_rows(path)
+    if rows == 0:
+        raise BadInputError(path, "no data rows after the header")
     return RecordInfo(
         path=str(path),
         record_id=path.stem,
         fs=fs,
-        n_samples=_count_rows(path),
+        n_samples=rows,
         leads=selection.leads,
         reader="csv",
         notes=selection.notes,
@@ -151,13 +165,17 @@ def read_csv(
     try:
         frame = pd.read_csv(
             path, sep=sep, header=None, names=names, skiprows=1 + sampfrom, nrows=nrows,
-            skipinitialspace=True, encoding="utf-8-sig", low_memory=False,
+            skipinitialspace=True, encoding="utf-8-sig", low_memory=False, skip_blank_lines=False,
         )
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame(columns=names)
-    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise BadInputError(path, "not a text file: some rows are not UTF-8 text") from None
+    except (pd.errors.ParserError, ValueError) as exc:
         detail = re.sub(r"^Error tokenizing data\. C error: ", "", " ".join(str(exc).split()))
         raise BadInputError(path, f"ragged or malformed rows: {detail} (the header has {len(names)} columns)") from None
+    if nrows is None or len(frame) < nrows:  # read to the end of the file: its trailing blank lines are no rows
+        frame = frame.iloc[: max(0, _count_rows(path) - sampfrom)]
     if frame.empty:
         total = _count_rows(path)
         if total == 0:

@@ -37,7 +37,7 @@ import numpy as np
 
 from ecgshift.errors import BadInputError
 from ecgshift.io.channels import ecg_channels
-from ecgshift.io.checks import check_fs, check_signal, to_millivolts
+from ecgshift.io.checks import check_fs, check_signal, plain_reason, to_millivolts
 from ecgshift.io.info import RecordInfo
 from ecgshift.record import Record, RhythmInterval
 
@@ -64,14 +64,13 @@ def rhythm_code(text: str) -> str | None:
 
 
 def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:160]}"
+    return plain_reason(exc) or "a field does not follow the EDF format"
 
 
 def _open(path: Path) -> edfio.Edf:
     """The file's header (data stay on disk), or a one-line reason why it is not a usable EDF."""
     if not path.is_file():
-        raise BadInputError(path, "file not found")
+        raise BadInputError(path, "a folder, not a recording file" if path.is_dir() else "file not found")
     with path.open("rb") as f:
         head = f.read(256)
     if len(head) < 256:
@@ -110,11 +109,24 @@ def _ecg_signals(
     counts = Counter(round(s.sampling_frequency, 6) for s, _ in ecg)
     fs = max(counts, key=lambda f: (counts[f], f))
     keep = [(s, lead) for s, lead in ecg if round(s.sampling_frequency, 6) == fs]
+    for s, _ in keep:  # edfio returns raw digital values, silently, when a signal's ranges give no scale
+        _check_scale(s, path)
     dropped = [f"{s.label} ({s.sampling_frequency:g} Hz)" for s, _ in ecg if round(s.sampling_frequency, 6) != fs]
     notes = selection.notes
     if dropped:
         notes += (f"ECG channels at another sampling rate than {fs:g} Hz left out: {', '.join(dropped)}",)
     return [s for s, _ in keep], [lead for _, lead in keep], check_fs(fs, path), dropped, other, notes
+
+
+def _check_scale(signal: edfio.EdfSignal, path: Path) -> None:
+    """A signal's physical and digital ranges must give a scale to physical units (mV)."""
+    try:
+        pmin, pmax, dmin, dmax = (float(getattr(signal, a)) for a in ("physical_min", "physical_max", "digital_min", "digital_max"))
+    except ValueError:
+        raise BadInputError(path, f"channel {signal.label!r}: its physical or digital range in the header is not a number") from None
+    for kind, low, high in (("physical", pmin, pmax), ("digital", dmin, dmax)):
+        if low == high:
+            raise BadInputError(path, f"channel {signal.label!r}: {kind} minimum equals maximum ({low:g}): the samples cannot be scaled to mV")
 
 
 def _start_time(edf: edfio.Edf) -> _dt.datetime | None:

@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from ecgshift.errors import BadInputError
+from ecgshift.errors import AnnotationError, BadInputError
 from ecgshift.io.annotations import read_annotations
 from ecgshift.io.channels import ChannelSelection, ecg_channels
-from ecgshift.io.checks import check_fs, check_signal, to_millivolts
+from ecgshift.io.checks import check_fs, check_signal, plain_reason, to_millivolts
 from ecgshift.io.info import RecordInfo
+from ecgshift.io.wfdb_checks import check_header_text
 from ecgshift.record import Record
 
 __all__ = ["read_wfdb", "wfdb_info", "record_base", "labels_from_comments", "annotation_extension"]
@@ -50,10 +51,11 @@ def _header(base: Path) -> wfdb.Record:
     hea = base.with_suffix(".hea")
     if not hea.exists():
         raise BadInputError(hea, "header file not found")
+    check_header_text(hea)  # what wfdb would misread (fs -1 as 250 Hz, non-ASCII file names) or fail on
     try:
         header = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises many types for malformed headers
-        raise BadInputError(hea, f"unreadable WFDB header ({type(exc).__name__}: {exc})") from None
+        raise BadInputError(hea, f"unreadable WFDB header ({plain_reason(exc) or 'not in the WFDB header format'})") from None
     check_fs(header.fs, hea)
     return header
 
@@ -175,7 +177,7 @@ def read_wfdb(
                 return_res=32, physical=True,
             )
         except Exception as exc:
-            raise BadInputError(hea, f"signal could not be decoded ({type(exc).__name__}: {exc})") from None
+            raise BadInputError(hea, f"signal could not be decoded ({plain_reason(exc) or 'the signal file does not match its header'})") from None
         signal = np.ascontiguousarray(rec.p_signal.T, dtype=np.float32)
         leads = selection.leads
         signal = to_millivolts(signal, list(selection.units), hea)
@@ -183,7 +185,13 @@ def read_wfdb(
 
     beats, rhythms, ann_end = (None, (), 0)
     if ann is not None:
-        beats, rhythms, ann_end = read_annotations(base, ann, fs=fs, end_s=(total / fs) or None)
+        try:
+            beats, rhythms, ann_end = read_annotations(base, ann, fs=fs, end_s=(total / fs) or None)
+        except AnnotationError as exc:
+            if annotation_only:  # the annotations are all there is
+                raise BadInputError(exc.path, exc.problem) from None
+            without = read_wfdb(path, start_s=start_s, end_s=end_s, annotation=None, modality=modality, allow_nan=allow_nan)
+            raise AnnotationError(exc.path, exc.problem, record=without) from None
     if annotation_only:
         total = max(total, ann_end)
         if total == 0:
