@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ecgshift.cli._console import console, progress as _progress
@@ -126,7 +127,7 @@ def data_prepare(
 
     cache = cache_root(cache_dir)
     found, missing = _datasets(data_root, dataset, folder, sample)
-    rejected_rows = []
+    rejected_rows, notes = [], []
     table = Table(title="ecgshift data prepare")
     for column in ("dataset", "records", "prepared", "rejected", "windows", "seconds", "source", "cache entry"):
         table.add_column(column)
@@ -141,11 +142,16 @@ def data_prepare(
             prepared = result.n_records - len(result.rejected)
             table.add_row(ds.name, f"{result.n_records:,}", f"{prepared:,}", f"{len(result.rejected):,}", f"{len(result.windows):,}", f"{result.seconds:.1f}", "built" if result.built else "cache", str(result.path))
             rejected_rows += [{"dataset": ds.name, "path": r.path, "reason": r.reason} for r in result.rejected]
+            notes += [f"{ds.name}: {note}" for note in result.notes]
     console.print(table)
     for row in rejected_rows[:20]:
         console.print(f"[red]rejected[/red] {row['reason']}", markup=True, highlight=False)
     if len(rejected_rows) > 20:
         console.print(f"… and {len(rejected_rows) - 20} more")
+    for note in notes[:20]:
+        console.print(f"[yellow]note[/yellow] {escape(note)}", highlight=False)
+    if len(notes) > 20:
+        console.print(f"… and {len(notes) - 20} more notes")
     if rejected_csv is not None:
         pd.DataFrame(rejected_rows, columns=["dataset", "path", "reason"]).to_csv(rejected_csv, index=False)
         console.print(f"rejections written to {rejected_csv}")
