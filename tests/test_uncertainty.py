@@ -264,3 +264,11 @@ def test_a_subset_of_predictions_keeps_every_per_window_array_and_the_threshold(
     np.testing.assert_allclose(part.p_af_network, [0.2, 0.6])
     np.testing.assert_allclose(part.start_s, [10.0, 20.0])
     assert list(fused.subset(np.array([2, 0])).label) == ["AF", "SR"]
+
+
+def test_a_nan_probability_never_becomes_a_label() -> None:
+    n = 3
+    pred = Predictions(p_af=np.array([np.nan, 0.9, 0.1]), entropy=np.zeros(n), mutual_info=np.zeros(n), std=np.zeros(n),
+                       modality=np.array(["tecg"] * n), modality_p=np.ones(n), shift_score=np.zeros(n), refer=np.zeros(n, bool),
+                       start_s=np.arange(n) * 10.0)
+    assert list(pred.label) == ["", "AF", "SR"]

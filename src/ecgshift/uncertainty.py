@@ -171,8 +171,9 @@ class Predictions:
 
     @property
     def label(self) -> np.ndarray:
-        """'AF' where p_af ≥ the decision threshold, else 'SR'."""
-        return np.where(self.p_af >= self.threshold, "AF", "SR")
+        """'AF' where p_af ≥ the decision threshold, 'SR' below it, '' where p_af is not a number (a NaN never
+        becomes a label; such a window is referred)."""
+        return np.where(~np.isfinite(self.p_af), "", np.where(self.p_af >= self.threshold, "AF", "SR"))
 
     def to_frame(self):
         import pandas as pd

@@ -45,7 +45,7 @@ def _show(frame, out: Path) -> None:
 
 
 def holter_command(
-    records: List[Path] = typer.Argument(..., help="Long recordings or folders of them (WFDB .hea, EDF)."),
+    records: List[Path] = typer.Argument(..., help="Long recordings or folders of them (WFDB .hea, EDF).", readable=False),
     out: Path = typer.Option(..., "--out", help="Output folder: <out>/<record>/{episodes.csv,summary.json,timeline.html}."),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Run folder (default: the model shipped with ecgshift)."),
     mc: int = typer.Option(20, "--mc", help="Monte Carlo Dropout passes."),

@@ -97,7 +97,7 @@ def _harmonize_for(config):
 
 
 def predict_command(
-    paths: List[Path] = typer.Argument(..., help="Recordings or folders (WFDB .hea, EDF, CSV with --fs)."),
+    paths: List[Path] = typer.Argument(..., help="Recordings or folders (WFDB .hea, EDF, CSV with --fs).", readable=False),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Run folder (default: the model shipped with ecgshift)."),
     mc: int = typer.Option(20, "--mc", help="Monte Carlo Dropout passes (1 = deterministic)."),
     full_mc: bool = typer.Option(False, "--full-mc", help="Resample the whole network, not only the dropout head."),

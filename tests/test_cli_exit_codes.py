@@ -1,0 +1,82 @@
+"""Exit status of the command line: 0 when every input was done, 1 when some failed, 2 for a usage or user error —
+driven in-process through ``ecgshift.cli.main`` (the entry point), as a user's shell sees it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ecgshift.assets import sample_folder
+from ecgshift.cli import main
+from ecgshift.predictor import default_model_path
+
+SAMPLE = sample_folder() / "tecg" / "A00002.hea"
+pytestmark = pytest.mark.skipif(not (default_model_path() / "config.json").exists(), reason="the shipped default model is absent")
+
+
+def run_main(argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["ecgshift", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code, capsys.readouterr().err
+
+
+def test_predict_exits_0_when_every_input_is_done(tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _ = run_main(["predict", str(SAMPLE), "--mc", "2", "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
+    assert code == 0 and (tmp_path / "p.csv").exists()
+
+
+def test_predict_exits_1_when_some_input_is_rejected_and_still_writes_every_row(tmp_path: Path, monkeypatch, capsys) -> None:
+    missing = tmp_path / "missing.edf"
+    code, _ = run_main(["predict", str(SAMPLE), str(missing), "--mc", "2", "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
+    assert code == 1
+    assert len((tmp_path / "p.csv").read_text().strip().splitlines()) == 3  # header + both inputs
+
+
+def test_holter_exits_1_when_a_recording_is_rejected(tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _ = run_main(["holter", str(SAMPLE), str(tmp_path / "missing.edf"), "--mc", "2", "--out", str(tmp_path / "h")], monkeypatch, capsys)
+    assert code == 1 and (tmp_path / "h" / "holter_summary.csv").exists()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["predict", str(SAMPLE), "--mc", "0"], "--mc 0"),
+    (["predict", str(SAMPLE), "--mc", "-3"], "--mc -3"),
+    (["holter", str(SAMPLE), "--mc", "0", "--out", "OUT"], "--mc 0"),
+    (["train", "--mix", "tecg=2,foo=1"], "--mix tecg=2,foo=1"),
+    (["train", "--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
+])
+def test_a_bad_option_is_one_line_and_exit_code_2_before_any_work(argv, says, tmp_path: Path, monkeypatch, capsys) -> None:
+    argv = [a.replace("OUT", str(tmp_path / "h")) for a in argv]
+    code, err = run_main(argv, monkeypatch, capsys)
+    assert code == 2 and says in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1, err
+
+
+def _a_folder(tmp: Path) -> Path:
+    return tmp
+
+
+def _under_a_file(tmp: Path) -> Path:
+    (tmp / "file").write_text("")
+    return tmp / "file" / "out.csv"
+
+
+@pytest.mark.parametrize("make_out", [_a_folder, _under_a_file], ids=["out-is-a-folder", "parent-is-a-file"])
+def test_an_unwritable_out_is_refused_before_the_batch_runs(make_out, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = make_out(tmp_path)
+    code, err = run_main(["predict", str(SAMPLE), "--mc", "2", "--out", str(out)], monkeypatch, capsys)
+    assert code == 2 and str(tmp_path) in err and "Traceback" not in err
+
+
+def test_a_programming_key_error_is_not_disguised_as_a_user_error(monkeypatch) -> None:
+    import ecgshift.cli as cli
+
+    def broken(*args, **kwargs):
+        raise KeyError("internal")
+
+    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.setattr(sys, "argv", ["ecgshift", "models"])
+    with pytest.raises(KeyError):
+        main()
