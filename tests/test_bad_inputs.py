@@ -384,7 +384,7 @@ def test_one_column_csv_with_a_gap_is_predicted_with_the_gap_windows_not_analyse
     from ecgshift.predictor import load_model
 
     (row,) = predict_paths(load_model(), [path], mc=2, fs=300).to_dict("records")
-    assert row["status"] == "ok"
+    assert row["status"] == "done"
     assert "gap" in row["problems"]
 
 
@@ -505,7 +505,7 @@ def build_corpus(shared: Path, root: Path) -> dict[str, tuple[Path, str]]:
     wfdb_case("comments-only header", "empty WFDB header", lambda h: h.write_text("# nothing but a comment\n"))
     wfdb_case("binary junk header", "binary data", lambda h: h.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8))))
     wfdb_case("non-UTF8 comment in header", "ok", lambda h: h.write_bytes(h.read_bytes() + "# patient: Jos\xe9 M\xfcller\n".encode("latin-1")))
-    wfdb_case("unit abc", "signal unit 'abc' is not a voltage", lambda h: _edit_text(h, "/mV", "/abc"))
+    wfdb_case("unit abc", "no ECG channel among: 'ECG' (abc)", lambda h: _edit_text(h, "/mV", "/abc"))
     wfdb_case("non-ASCII file names", "ASCII", _rename_non_ascii, source="212")
     cases["missing header"] = (root / "missing header" / "x.hea", "file not found")
     # WFDB signal files
@@ -620,14 +620,14 @@ def test_predict_paths_gives_every_input_one_row_with_the_expected_status(corpus
         if EXCEPTION_NAMES.search(status) or "\n" in status:
             failures.append(f"{name}: {status}")
         elif name in ANNOTATION_CASES:
-            if not (status == "ok" or (status.startswith("rejected: ") and expect in status)):
+            if not (status == "done" or (status.startswith("rejected: ") and expect in status)):
                 failures.append(f"{name}: {status}")
         elif expect == "ok":
-            if status != "ok":
-                failures.append(f"{name}: expected ok, got {status}")
+            if status != "done":
+                failures.append(f"{name}: expected done, got {status}")
         elif not (status.startswith("rejected: ") and expect in status):
             failures.append(f"{name}: expected 'rejected: …{expect}…', got {status}")
-    assert failures == []
+    assert failures == [], "\n".join(failures)
     gap = predicted.iloc[list(corpus).index("1-column csv with a gap")]
     assert "2 gap" in gap.problems
 

@@ -242,9 +242,7 @@ def _plan(source: Path | Record, *, model, config: PipelineConfig, fs: float | N
         meta = io.info(source, fs=fs, require_signal=True, channel=config.channel)  # e.g. NSR2DB, LTAFDB headers: annotations only
         where, record_id, rec_fs, leads, duration_s = str(source), meta.record_id, meta.fs, meta.leads, meta.duration_s
     harmonize = prediction_windowing(model.harmonize, duration_s) if config.overlap else replace(model.harmonize, stride_s=None)
-    grid = window_grid(duration_s, harmonize)
-    if grid.size == 0:
-        raise BadInputError(where, f"no analysable window (shorter than {harmonize.min_s:g} s: {duration_s:.1f} s)")
+    grid = window_grid(duration_s, harmonize)  # empty below min_s: refused by analyse, after the reader has had its say
     try:
         lead_index = choose_lead(leads, lead=harmonize.lead)
     except (KeyError, ValueError) as exc:  # the model's lead is not in the recording
@@ -329,7 +327,9 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
     started = time.perf_counter()
     source = source if isinstance(source, Record) else Path(source)
     plan = _plan(source, model=model, config=config, fs=fs)
-    label, rhythms, notes = _open(source, fs=fs, window_s=min(plan.duration_s, plan.harmonize.window_s), meta=plan.meta, channel=config.channel)
+    label, rhythms, notes = _open(source, fs=fs, window_s=plan.harmonize.window_s, meta=plan.meta, channel=config.channel)
+    if plan.starts.size == 0:
+        raise BadInputError(plan.where, f"no analysable window (shorter than {plan.harmonize.min_s:g} s: {plan.duration_s:.1f} s)")
     got = _run_chunks(plan, source, model=model, config=config, fs=fs, on_chunk=on_chunk)
     cols, quality = got.cols, got.cols["quality"]
     if not np.any(quality == "ok"):
