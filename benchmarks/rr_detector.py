@@ -133,10 +133,14 @@ def load(path: Path, cache_dir: Path | None) -> Annotations:
         beats = Beats(sample=z["sample"], symbol=z["symbol"], fs=float(z["fs"]))
         return Annotations(path.stem, float(z["duration_s"]), beats, rhythms)
     record = read(path)
-    beats = record.beats
+    beats, duration_s, rhythms = record.beats, record.duration_s, record.rhythms
     if (beats is None or beats.sample.size == 0) and path.with_suffix(".qrs").exists():
-        beats, _, _ = read_annotations(path.with_suffix(""), "qrs", fs=record.fs, end_s=None)
-    out = Annotations(record.record_id, record.duration_s, beats, record.rhythms)
+        beats, _, last = read_annotations(path.with_suffix(""), "qrs", fs=record.fs, end_s=None)
+        if last / record.fs > duration_s:  # a record without signal (AFDB 00735, 03665) lasts to its last beat
+            duration_s = last / record.fs
+            if rhythms and rhythms[-1].end_s < duration_s:  # the last rhythm runs to the record end
+                rhythms = rhythms[:-1] + (RhythmInterval(rhythms[-1].start_s, duration_s, rhythms[-1].rhythm),)
+    out = Annotations(record.record_id, duration_s, beats, rhythms)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.npz")
