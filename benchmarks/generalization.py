@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import default_data_root, record_mean  # noqa: E402
 
 from ecgshift.batch import predict_path  # noqa: E402
+from ecgshift.cache import cached_description  # noqa: E402
 from ecgshift.datasets import TRAINING_DATASETS, dataset_class, load_dataset  # noqa: E402
 from ecgshift.evaluation import Estimate, binary_metrics  # noqa: E402
 from ecgshift.holter.analysis import HolterConfig  # noqa: E402
@@ -241,8 +242,6 @@ def score_runs(args) -> None:
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     fusion = default_fusion()
     cache = cache_root(args.cache_dir)
-    from ecgshift.cache import cached_description
-
     datasets = {name: load_dataset(name, data_root=args.data_root) for name in args.datasets}
     descriptions = {name: cached_description(ds, cache_dir=cache) for name, ds in datasets.items()}
     rows = []
@@ -315,7 +314,9 @@ def lodo_plans(pool: tuple[str, ...] = LODO_POOL) -> dict[str, tuple[tuple[str, 
 
 
 def train_lodo(args) -> None:
+    """Train every plan of :func:`lodo_plans` into ``args.train_lodo`` (runs already there are kept)."""
     from ecgshift.cache import WindowSet
+    from ecgshift.preprocess import HarmonizeConfig
     from ecgshift.presets import preset_config
     from ecgshift.training import fit
 
@@ -323,9 +324,7 @@ def train_lodo(args) -> None:
     base = preset_config("default")
     base = replace(base, budget=args.budget or base.budget, epochs=args.epochs or base.epochs)
     cache = cache_root(args.cache_dir)
-    from ecgshift.preprocess import HarmonizeConfig
-
-    config = HarmonizeConfig()
+    config = HarmonizeConfig()  # the shipped model's windows
     per_dataset = {}
     for run_name, (datasets, mix) in lodo_plans().items():
         run_dir = args.train_lodo / run_name
