@@ -341,7 +341,7 @@ def train_lodo(args) -> None:
         train_config = replace(base, mix=parse_mix(shares))
         started = time.perf_counter()
         result = fit(train_config, by_modality, run_dir=run_dir,
-                     on_epoch=lambda e, row: print(f"  {run_name} epoch {e}: val_score {row['val_score']:.4f} ({row['seconds']:.0f} s)", flush=True))
+                     on_epoch=lambda e, row, name=run_name: print(f"  {name} epoch {e}: val_score {row['val_score']:.4f} ({row['seconds']:.0f} s)", flush=True))
         (run_dir / SEEN_FILE).write_text(json.dumps({"datasets": list(datasets), "mix": train_config.mix,
                                                      "recipe": "preset default", "budget": train_config.budget,
                                                      "epochs": train_config.epochs}, indent=2))

@@ -7,7 +7,7 @@ a required column absent, a record listed twice, a number that is not a finite n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,9 +53,9 @@ class LabelledExcerpts:
     are not part of the dataset (the collection holds some back).
     """
 
-    labels_file = "labels.csv"
-    details_file = "label_details.csv"
-    details: dict[str, str] = {}
+    labels_file: ClassVar[str] = "labels.csv"
+    details_file: ClassVar[str] = "label_details.csv"
+    details: ClassVar[dict[str, str]] = {}
 
     def label_table(self) -> pd.DataFrame:
         labels = read_label_file(self.root / self.labels_file, columns=("duration_s", "af_seconds"), numeric=("duration_s", "af_seconds"))

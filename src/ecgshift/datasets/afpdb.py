@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,7 @@ class AFPDB(LabelledExcerpts, Dataset):
     folder = "hecg/afpdb"
     citation = ("Moody GB, Goldberger AL, McClennen S, Swiryn SP. Predicting the onset of paroxysmal atrial fibrillation: "
                 "the Computers in Cardiology Challenge 2001. Computers in Cardiology 28:113-116 (2001)")
-    details = {"group": "db_group", "rr_irregularity_frac_gt10pct": "rr_irregularity"}
+    details: ClassVar[dict[str, str]] = {"group": "db_group", "rr_irregularity_frac_gt10pct": "rr_irregularity"}
 
     @classmethod
     def looks_like(cls, folder: Path) -> bool:

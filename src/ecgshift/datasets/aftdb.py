@@ -21,6 +21,7 @@ Cardiology 2004. Computers in Cardiology 31:101-104 (2004).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,7 @@ class AFTDB(LabelledExcerpts, Dataset):
     folder = "hecg/aftdb"
     citation = ("Moody GB. Spontaneous termination of atrial fibrillation: a challenge from PhysioNet and Computers in Cardiology 2004. "
                 "Computers in Cardiology 31:101-104 (2004)")
-    details = {"subset": "subset", "termination_group_learning_set": "termination_group"}
+    details: ClassVar[dict[str, str]] = {"subset": "subset", "termination_group_learning_set": "termination_group"}
 
     @classmethod
     def looks_like(cls, folder: Path) -> bool:
