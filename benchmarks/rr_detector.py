@@ -1,16 +1,21 @@
-"""Benchmark of the RR-irregularity AF detector (ecgshift.rhythm.rr) on LTAFDB and NSR2DB.
+"""Benchmark of the RR-irregularity AF detector (ecgshift.rhythm.rr) on LTAFDB, NSR2DB and MIT-BIH AFDB.
 
     /work/venv/bin/python benchmarks/rr_detector.py [--workers 2] [--no-cache]
 
 Data: ``<shared>/hecg-rr/ltafdb`` (84 Holters, reference beat + rhythm
 annotations) and ``<shared>/hecg-rr/nsr2db`` (54 sinus-rhythm Holters), where
-``<shared>`` is ``$ECGSHIFT_SHARED_DATA`` or ``../shared/data`` beside the repo.
+``<shared>`` is ``$ECGSHIFT_SHARED_DATA`` or ``../shared/data`` beside the repo;
+``<shared>/hecg-rr/afdb`` (25 ~10-h MIT-BIH AFDB Holters: reference rhythms in
+``.atr``, unaudited beats in ``.qrs``, all labelled 'N') is evaluation only,
+scored when present (added 2026-12-01). AFDB has no beat labels, so its two
+input variants see the same beats; it is the classic benchmark many published
+RR detectors were tuned on, and nothing here was.
 
 Protocol
 --------
 * Split: LTAFDB records sorted by id; every 4th one starting with the first
   (positions 0, 4, 8, …: 21 records) is the **training** subset, the other 63
-  are the **evaluation** subset. NSR2DB is evaluation only.
+  are the **evaluation** subset. NSR2DB and AFDB are evaluation only.
 * Everything learnable is learned on the training subset only: the logistic
   regression of :class:`~ecgshift.rhythm.rr.RRAFDetector` (segments with ≥ 90 % or
   ≤ 10 % reference AF) and the choice of window length, decision threshold and
@@ -65,6 +70,7 @@ from ecgshift.rhythm.episodes import (
     pool_metrics,
 )
 from ecgshift.io import read
+from ecgshift.io.annotations import read_annotations
 from ecgshift.paths import cache_root
 from ecgshift.record import Beats, RhythmInterval
 from ecgshift.rhythm.rr import RRAFDetector, RRFeatures, rr_features, rr_intervals
@@ -72,6 +78,7 @@ from ecgshift.rhythm.rr import RRAFDetector, RRFeatures, rr_features, rr_interva
 SHARED = Path(os.environ.get("ECGSHIFT_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 LTAFDB = SHARED / "hecg-rr" / "ltafdb"
 NSR2DB = SHARED / "hecg-rr" / "nsr2db"
+AFDB = SHARED / "hecg-rr" / "afdb"
 WINDOWS = (64, 96, 128)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 SMOOTHING = (1, 3, 5)  # running-median width over segments (1 = none)
@@ -113,8 +120,11 @@ class Annotations:
 
 
 def load(path: Path, cache_dir: Path | None) -> Annotations:
-    """Read a record's annotations with ecgshift.io.read, or from the cache written by an earlier run."""
-    files = sorted(p for p in path.parent.glob(path.stem + ".*") if p.suffix in {".hea", ".atr", ".ecg"})
+    """Read a record's annotations with ecgshift.io.read, or from the cache written by an earlier run.
+
+    When the reference annotation file holds no beats (AFDB's ``.atr``: rhythm changes only), the beats
+    come from the record's ``.qrs``."""
+    files = sorted(p for p in path.parent.glob(path.stem + ".*") if p.suffix in {".hea", ".atr", ".ecg", ".qrs"})
     digest = hashlib.sha1(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     cached = cache_dir / f"{path.parent.name}-{path.stem}-{digest}.npz" if cache_dir else None
     if cached is not None and cached.exists():
@@ -123,7 +133,14 @@ def load(path: Path, cache_dir: Path | None) -> Annotations:
         beats = Beats(sample=z["sample"], symbol=z["symbol"], fs=float(z["fs"]))
         return Annotations(path.stem, float(z["duration_s"]), beats, rhythms)
     record = read(path)
-    out = Annotations(record.record_id, record.duration_s, record.beats, record.rhythms)
+    beats, duration_s, rhythms = record.beats, record.duration_s, record.rhythms
+    if (beats is None or beats.sample.size == 0) and path.with_suffix(".qrs").exists():
+        beats, _, last = read_annotations(path.with_suffix(""), "qrs", fs=record.fs, end_s=None)
+        if last / record.fs > duration_s:  # a record without signal (AFDB 00735, 03665) lasts to its last beat
+            duration_s = last / record.fs
+            if rhythms and rhythms[-1].end_s < duration_s:  # the last rhythm runs to the record end
+                rhythms = rhythms[:-1] + (RhythmInterval(rhythms[-1].start_s, duration_s, rhythms[-1].rhythm),)
+    out = Annotations(record.record_id, duration_s, beats, rhythms)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.npz")
@@ -235,6 +252,7 @@ def main() -> None:
     t0 = time.perf_counter()
     lt_paths = sorted(LTAFDB.glob("*.hea"))
     nsr_paths = sorted(NSR2DB.glob("*.hea"))
+    afdb_paths = sorted(AFDB.glob("*.hea")) if AFDB.is_dir() else []
     train_paths, eval_paths = lt_paths[::4], [p for i, p in enumerate(lt_paths) if i % 4]
     with ProcessPoolExecutor(args.workers) as pool:
         train = list(pool.map(prepare, train_paths, [WINDOWS] * len(train_paths), [cache_dir] * len(train_paths)))
@@ -247,20 +265,26 @@ def main() -> None:
             configs[f"fitted LR, {variant}"] = ((variant, detector.window_beats), detector)
             summaries.append(summary)
         t_fit = time.perf_counter() - t0 - t_train_read
-        paths = eval_paths + nsr_paths
+        paths = eval_paths + nsr_paths + afdb_paths
         results = list(pool.map(evaluate, paths, [configs] * len(paths), [cache_dir] * len(paths)))
     elapsed = time.perf_counter() - t0
 
     n_eval = len(eval_paths)
     hours_lt = sum(r[next(iter(configs))].metrics.total_s for r in results[:n_eval]) / 3600
-    hours_nsr = sum(r[next(iter(configs))].metrics.total_s for r in results[n_eval:]) / 3600
+    n_nsr = len(nsr_paths)
+    hours_nsr = sum(r[next(iter(configs))].metrics.total_s for r in results[n_eval:n_eval + n_nsr]) / 3600
+    hours_afdb = sum(r[next(iter(configs))].metrics.total_s for r in results[n_eval + n_nsr:]) / 3600
     print(f"Training: {len(train_paths)} LTAFDB records ({', '.join(p.stem for p in train_paths)})")
     for s in summaries:
         print("  selected on training —", s)
-    print(f"Evaluation: {n_eval} other LTAFDB records ({hours_lt:.0f} h), {len(nsr_paths)} NSR2DB records ({hours_nsr:.0f} h)\n")
+    print(f"Evaluation: {n_eval} other LTAFDB records ({hours_lt:.0f} h), {n_nsr} NSR2DB records ({hours_nsr:.0f} h), "
+          f"{len(afdb_paths)} AFDB records ({hours_afdb:.0f} h)\n")
     head = ["epSe%", "epPPV%", "durSe%", "durPPV%", "BEmean", "BEmed", "FP/24h", "winSe%", "winSp%"]
     print(f"{'configuration':<34s}" + " ".join(f"{h:>7s}" for h in head))
-    for dataset, sl, is_lt in (("LTAFDB eval", slice(0, n_eval), True), ("NSR2DB", slice(n_eval, None), False)):
+    blocks = [("LTAFDB eval", slice(0, n_eval), True), ("NSR2DB", slice(n_eval, n_eval + n_nsr), False)]
+    if afdb_paths:
+        blocks.append(("AFDB (unseen; .qrs beats, no beat labels)", slice(n_eval + n_nsr, None), True))
+    for dataset, sl, is_lt in blocks:
         print(f"-- {dataset}")
         for name in configs:
             print(_row(name, [r[name] for r in results[sl]], ltafdb=is_lt))

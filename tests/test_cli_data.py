@@ -109,6 +109,18 @@ def test_summary_of_the_shared_data_shows_the_readme_counts_of_the_holter_datase
     assert number(nsr2db["records"]) == 54 and number(nsr2db["SR"]) == 54 and number(nsr2db["AF"]) == 0
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+def test_summary_of_the_shared_data_shows_the_readme_counts_of_the_generalization_sets(full_summary) -> None:
+    aftdb, afpdb, afdb = full_summary["aftdb"], full_summary["afpdb"], full_summary["afdb"]
+    assert {k: number(aftdb[k]) for k in ("records", "AF", "SR", "AF h")} == {"records": 60, "AF": 60, "SR": 0, "AF h": 1.0}
+    assert aftdb["patients"] == "–" and number(aftdb["windows"]) == 60 * 6  # subjects undocumented; 60 s = 6 windows
+    assert {k: number(afpdb[k]) for k in ("records", "patients", "hours", "AF", "AF h")} == {
+        "records": 100, "patients": 50, "hours": 50.0, "AF": 0, "AF h": 0.0}  # 50 same-subject pairs, no AF
+    assert number(afdb["records"]) == 25 and afdb["windows"] == "annotations only"
+    assert number(afdb["hours"]) == pytest.approx(254.3, abs=0.05) and number(afdb["AF h"]) == pytest.approx(95.1, abs=0.05)
+
+
 # --- prepare ---------------------------------------------------------------------------------------
 
 

@@ -249,4 +249,18 @@ def test_unknown_dataset_name_raises_key_error_listing_known_names(tmp_path: Pat
     msg = str(err.value)
     for name in ("mitdb", "cinc2017", "ptbxl", "ltafdb", "nsr2db"):
         assert name in msg
-    assert {s.name for s in dl.list_sources()} == {"mitdb", "cinc2017", "ptbxl", "ltafdb", "nsr2db"}
+    assert {s.name for s in dl.list_sources()} == {"mitdb", "cinc2017", "ptbxl", "ltafdb", "nsr2db", "aftdb", "afpdb", "afdb"}
+
+
+def test_holter_evaluation_sources_select_only_the_records_the_collection_holds() -> None:
+    def chosen(name: str, paths: list[str]) -> set[str]:
+        source = dl.get_source(name)
+        return {local for _, _, local in dl._select([("0" * 64, p) for p in paths], source, source.file_patterns)}
+
+    aftdb = ["learning-set/n01.dat", "learning-set/s10.hea", "learning-set/t05.qrs", "test-set-a/a30.dat",
+             "test-set-b/b01.dat", "test-set-b/b01.hea", "RECORDS", "learning-set/RECORDS"]
+    assert chosen("aftdb", aftdb) == {"n01.dat", "s10.hea", "t05.qrs", "a30.dat"}  # test set B is held back
+    afpdb = ["n01.dat", "n01.hea", "n01.qrs", "p50.dat", "n01c.dat", "p02c.qrs", "t01.dat", "t100.hea", "challenge/index.shtml"]
+    assert chosen("afpdb", afpdb) == {"n01.dat", "n01.hea", "n01.qrs", "p50.dat"}  # no test records, no continuations
+    afdb = ["04015.dat", "04015.hea", "04015.atr", "04015.qrs", "04015.hea-", "04015.qrsc", "old/04015.dat"]
+    assert chosen("afdb", afdb) == {"04015.atr", "04015.hea", "04015.qrs"}  # annotations only

@@ -79,6 +79,14 @@ SOURCES: dict[str, PhysioNetSource] = {
         PhysioNetSource("ptbxl", "ptb-xl", "1.0.3", "", "recg"),
         PhysioNetSource("ltafdb", "ltafdb", "1.0.0", "", "hecg"),
         PhysioNetSource("nsr2db", "nsr2db", "1.0.0", "", "hecg"),
+        # The Holter sets for generalization checks, restricted to the records the shared collection holds (its
+        # README: aftdb test set B and the afpdb test records t01-t100 and *c continuations are held back), and
+        # afdb to its annotations (no waveforms, as in the collection). Their readers also need the collection's
+        # labels.csv / label_details.csv (derived from the databases' definitions, see each folder's SOURCE.txt):
+        # a download does not include them, and the reader names the missing file.
+        PhysioNetSource("aftdb", "aftdb", "1.0.0", "", "hecg", file_patterns=("[nsta][0-9][0-9].*",), flatten=True),
+        PhysioNetSource("afpdb", "afpdb", "1.0.0", "", "hecg", file_patterns=("[np][0-9][0-9].*",)),
+        PhysioNetSource("afdb", "afdb", "1.0.0", "", "hecg", file_patterns=("*.hea", "*.atr", "*.qrs")),
     )
 }
 

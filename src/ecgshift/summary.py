@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
+from ecgshift.errors import BadInputError
 from ecgshift.preprocess import HarmonizeConfig
 from ecgshift.record import LABELS
 
-__all__ = ["DatasetSummary", "summarize", "expected_windows"]
+__all__ = ["DatasetSummary", "SummaryFailure", "summarize", "summarize_datasets", "expected_windows"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,44 @@ def summarize(
         af_episodes=int(description.af_episodes.sum()) if "af_episodes" in description else None,
         rejected=rejected,
     )
+
+
+@dataclass(frozen=True)
+class SummaryFailure:
+    """A dataset that could not be summarized, and why (one line naming the file)."""
+
+    dataset: str
+    error: str
+
+
+def summarize_datasets(
+    datasets: Iterable,
+    *,
+    cache_dir: str | Path,
+    config: HarmonizeConfig = HarmonizeConfig(),
+    windows: bool = False,
+    on_record: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[DatasetSummary], list[SummaryFailure]]:
+    """Summaries of every dataset that can be described (one per dataset and modality), and a
+    :class:`SummaryFailure` for each that cannot (e.g. a missing or malformed label file): one broken
+    dataset folder does not hide the others. With ``windows``, waveform datasets are prepared (and cached)
+    so that windows are counted by label; ``on_record(dataset, i, n)`` reports that progress."""
+    from ecgshift.cache import cached_description, prepare
+
+    summaries, failures = [], []
+    for dataset in datasets:
+        try:
+            description = cached_description(dataset, cache_dir=Path(cache_dir))
+            window_table, rejected = None, None
+            if windows and dataset.has_waveforms:
+                progress = (lambda i, n, name=dataset.name: on_record(name, i, n)) if on_record else None
+                result = prepare(dataset, config=config, cache_dir=Path(cache_dir), on_record=progress)
+                window_table, rejected = result.windows.table, len(result.rejected)
+        except BadInputError as exc:
+            failures.append(SummaryFailure(dataset.name, str(exc)))
+            continue
+        for modality, part in description.groupby("modality", sort=False):  # a user folder may mix modalities
+            windows_part = None if window_table is None else window_table[window_table.modality == modality]
+            summaries.append(summarize(dataset.name, part, config=config, has_waveforms=dataset.has_waveforms,
+                                       window_table=windows_part, rejected=rejected))
+    return summaries, failures

@@ -12,16 +12,21 @@ from ecgshift.io.wfdb import wfdb_info
 __all__ = ["annotated_row"]
 
 
-def annotated_row(args: tuple[Path, Path, str]) -> dict:
+def annotated_row(args: tuple[Path, Path, str] | tuple[Path, Path, str, str]) -> dict:
     """Header facts plus rhythm totals (seconds of AF, sinus, other), beat count and AF episodes.
 
-    Takes one tuple (header path, dataset root, annotation extension) so it can run in a process pool.
+    Takes one tuple (header path, dataset root, annotation extension[, beat annotation extension]) so it
+    can run in a process pool; the beat extension, when given, is read for the beats (MIT-BIH AFDB keeps
+    rhythms in ``.atr`` and beats in ``.qrs``).
     """
-    path, root, extension = args
+    path, root, extension, *beat_extension = args
     row = header_row(path, root)
     try:
         fs = wfdb_info(path).fs
         beats, rhythms, last = read_annotations(path.with_suffix(""), extension, fs=fs, end_s=None)
+        if beat_extension:
+            beats, _, last_beat = read_annotations(path.with_suffix(""), beat_extension[0], fs=fs, end_s=None)
+            last = max(last, last_beat)
     except BadInputError as exc:
         return {**row, "annotation_error": str(exc)}
     end_s = max(row["duration_s"] if row["duration_s"] == row["duration_s"] else 0.0, last / fs)
