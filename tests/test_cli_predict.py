@@ -65,7 +65,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def _predict(run: Path, inputs: tuple[Path, Path], out: Path, *extra: str) -> pd.DataFrame:
     folder, xyz = inputs
     result = runner.invoke(app, ["predict", str(folder), str(xyz), "--model", str(run), "--out", str(out), "--fs", "250", "--mc", "3", *extra])
-    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.exit_code == 1, (result.output, result.exception)  # some inputs are rejected: exit status 1, every row written
     return pd.read_csv(out, keep_default_na=False, na_values=[""])
 
 
@@ -142,7 +142,7 @@ def test_annotation_only_records_are_rejected_as_having_no_ecg_signal(run: Path,
     (tmp_path / "00.atr").write_bytes((SAMPLES / "hecg" / "mitdb116_0s.atr").read_bytes())
     out = tmp_path / "p.csv"
     result = runner.invoke(app, ["predict", str(tmp_path / "nsr001.hea"), str(tmp_path / "00.hea"), "--model", str(run), "--out", str(out)])
-    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.exit_code == 1, (result.output, result.exception)
     assert set(pd.read_csv(out).status) == {"rejected: no ECG signal in the record (annotations only?)"}
 
 
@@ -155,7 +155,7 @@ def test_predict_with_every_input_rejected_still_writes_the_documented_columns(r
     _, xyz = inputs
     out = tmp_path / "p.csv"
     result = runner.invoke(app, ["predict", str(xyz), "--model", str(run), "--out", str(out)])
-    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.exit_code == 1, (result.output, result.exception)  # every input rejected is not a success
     frame = pd.read_csv(out)
     assert len(frame) == 1 and frame.status[0].startswith("rejected: ")
     assert set(DOCUMENTED_COLUMNS) <= set(frame.columns)

@@ -257,7 +257,7 @@ def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(m
     app.command("holter")(holter_command)
     out = tmp_path / "out"
     result = CliRunner().invoke(app, [str(tmp_path / "in"), "--out", str(out), "--model", str(model_dir), "--mc", "5"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # two recordings rejected: status 1, the batch still complete
     summary = pd.read_csv(out / SUMMARY_FILE).set_index("record")
     assert summary.loc["good", "status"] == "done"
     assert summary.loc["truncated", "status"].startswith("rejected:") and "truncated" in summary.loc["truncated", "status"]
@@ -307,7 +307,7 @@ def test_ray_executor_accounts_for_every_recording(model_dir: Path, tmp_path: Pa
     missing.with_suffix(".dat").unlink()
     args = [str(AF_EXCERPT), str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--model", str(model_dir), "--mc", "5", "--executor", "ray"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the missing recording is rejected: status 1
     summary = pd.read_csv(tmp_path / "out" / SUMMARY_FILE).set_index("record")
     assert summary.loc["mitdb219_330s", "status"] == "done" and summary.loc["missing", "status"].startswith("rejected:")
     assert (tmp_path / "out" / "mitdb219_330s" / "timeline.html").exists()

@@ -58,33 +58,31 @@ def data_summary(
     sample: bool = typer.Option(False, "--sample", help="Use the recordings bundled with ecgshift."),
     windows: bool = typer.Option(False, "--windows", help="Prepare (and cache) windows to count them by label."),
     cache_dir: Optional[Path] = CacheDir,
-) -> None:
-    """Records, patients, windows and AF / SR / other / noisy counts per dataset and modality."""
-    from ecgshift.cache import cached_description, prepare
+) -> int:
+    """Records, patients, windows and AF / SR / other / noisy counts per dataset and modality; a dataset that cannot be
+    described (e.g. a malformed label file) is one line, and the others are still listed."""
     from ecgshift.paths import cache_root
     from ecgshift.preprocess import HarmonizeConfig
-    from ecgshift.summary import summarize
+    from ecgshift.summary import summarize_datasets
 
     config = HarmonizeConfig()
     cache = cache_root(cache_dir)
     found, missing = _datasets(data_root, dataset, folder, sample)
-    summaries = []
     with _progress() as progress:
-        for ds in found:
-            task = progress.add_task(f"describing {ds.name}", total=None)
-            description = cached_description(ds, cache_dir=cache)
-            window_table, rejected = None, None
-            if windows and ds.has_waveforms:
-                progress.update(task, description=f"preparing {ds.name}", total=len(description))
-                result = prepare(ds, config=config, cache_dir=cache, on_record=lambda i, n: progress.update(task, completed=i))
-                window_table, rejected = result.windows.table, len(result.rejected)
-            progress.remove_task(task)
-            for modality, part in description.groupby("modality", sort=False):  # a user folder may mix modalities
-                windows_part = None if window_table is None else window_table[window_table.modality == modality]
-                summaries.append(summarize(ds.name, part, config=config, has_waveforms=ds.has_waveforms, window_table=windows_part, rejected=rejected))
+        task = progress.add_task("describing", total=None)
+
+        def on_record(name: str, i: int, n: int) -> None:
+            progress.update(task, description=f"preparing {name}", completed=i, total=n)
+
+        summaries, failures = summarize_datasets(found, cache_dir=cache, config=config, windows=windows, on_record=on_record)
     console.print(_summary_table(summaries, by_windows=windows))
+    for failure in failures:
+        console.print(f"[red]{escape(failure.dataset)}[/red]: {escape(failure.error)}", highlight=False)
     for name in missing:
         console.print(f"[yellow]{name}: not found under the data root[/yellow]")
+    if failures:
+        raise typer.Exit(1)
+    return 0
 
 
 def _summary_table(summaries, *, by_windows: bool) -> Table:

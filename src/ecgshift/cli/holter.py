@@ -83,4 +83,6 @@ def holter_command(
         frame = analyse_batch(inputs, out, model_dir=model_dir, config=config, reference=reference, executor=executor,
                               address=address, on_progress=on_progress)
     _show(frame, out)
-    return 0 if (frame.status == DONE).all() else 1
+    if not (frame.status == DONE).all():
+        raise typer.Exit(1)
+    return 0

@@ -124,7 +124,10 @@ def predict_command(
         frame = predict_paths(model, inputs, config=config, fs=fs, given_modality=modality, windows=windows,
                               fusion=default_fusion() if rhythm else None, on_path=lambda i, n: progress.update(task, completed=i))
     write_and_show(frame, out)
-    return exit_code(frame.drop_duplicates("path").status)
+    code = exit_code(frame.drop_duplicates("path").status)
+    if code:
+        raise typer.Exit(code)  # some input was not done (also under CliRunner / standalone click, which ignore return values)
+    return 0
 
 
 def pipeline_options(*, mc: int, full_mc: bool, rhythm: bool = True, channel: str | None = None):
