@@ -88,14 +88,14 @@ def main() -> None:
         modality_acc = float(np.mean(pred.modality == modality))
         rows.append({
             "modality": modality, "unit": unit, "n_af": m.n_af, "n": m.n,
-            "accuracy": str(m.accuracy), "sensitivity": str(m.sensitivity), "specificity": str(m.specificity),
+            "accuracy": str(m.accuracy), "balanced_acc": str(m.balanced_accuracy), "sensitivity": str(m.sensitivity), "specificity": str(m.specificity),
             "auroc": str(m.auroc), "ece_raw": round(ece_raw, 4), "ece_scaled": str(m.ece),
         })
         if modality == "hecg":
             p_product = product_p_af(model, test.table, args.data_root / "hecg" / "mitdb", mc=args.mc, fast=not args.full_mc)
             scored = np.isfinite(p_product)  # windows the product's quality gate excludes are not scored
             fm = binary_metrics(y[scored], p_product[scored], groups=groups[scored])
-            rows.append({"modality": "hecg+rhythm", "unit": f"windows ({int(scored.sum())}; {int((~scored).sum())} excluded by the quality gate)", "n_af": fm.n_af, "n": fm.n, "accuracy": str(fm.accuracy),
+            rows.append({"modality": "hecg+rhythm", "unit": f"windows ({int(scored.sum())}; {int((~scored).sum())} excluded by the quality gate)", "n_af": fm.n_af, "n": fm.n, "accuracy": str(fm.accuracy), "balanced_acc": str(fm.balanced_accuracy),
                          "sensitivity": str(fm.sensitivity), "specificity": str(fm.specificity), "auroc": str(fm.auroc),
                          "ece_raw": float("nan"), "ece_scaled": str(fm.ece)})
         extra.append({

@@ -41,6 +41,7 @@ class BinaryMetrics:
     accuracy: Estimate
     sensitivity: Estimate
     specificity: Estimate
+    balanced_accuracy: Estimate  # (sensitivity + specificity) / 2: accuracy at a 50 % AF prevalence
     f1: Estimate
     auroc: Estimate
     brier: Estimate
@@ -110,10 +111,13 @@ def _point(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
     pred = (p >= threshold).astype(int)
     pos, neg = y == 1, y == 0
     both = pos.any() and neg.any()
+    sensitivity = float(np.mean(pred[pos] == 1)) if pos.any() else np.nan
+    specificity = float(np.mean(pred[neg] == 0)) if neg.any() else np.nan
     return {
         "accuracy": float(np.mean(pred == y)),
-        "sensitivity": float(np.mean(pred[pos] == 1)) if pos.any() else np.nan,
-        "specificity": float(np.mean(pred[neg] == 0)) if neg.any() else np.nan,
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "balanced_accuracy": (sensitivity + specificity) / 2 if both else np.nan,
         "f1": float(f1_score(y, pred, zero_division=0)),
         "auroc": auroc(pos, p) if both else np.nan,
         "brier": float(brier_score_loss(y, p)) if len(y) else np.nan,

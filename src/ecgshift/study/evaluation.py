@@ -47,7 +47,7 @@ __all__ = [
 #: Uncertainty scores compared for shift and out-of-distribution detection.
 SCORES = ("mutual_info", "entropy", "shift_score")
 #: Metrics of :func:`ecgshift.evaluation.binary_metrics`, in its order.
-METRICS = ("accuracy", "sensitivity", "specificity", "f1", "auroc", "brier", "ece")
+METRICS = ("accuracy", "sensitivity", "specificity", "balanced_accuracy", "f1", "auroc", "brier", "ece")
 #: Coverages at which risk–coverage curves are tabulated.
 COVERAGES = np.round(np.linspace(1.0, 0.05, 20), 3)
 
