@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ecgshift.cli._console import check_output_file, console, err_console, fmt, progress as _progress
+from ecgshift.cli._console import check_output_file, check_output_folder, console, err_console, fmt, progress as _progress
 from ecgshift.cli.data import CacheDir, DataRoot, sample_root
 from ecgshift.errors import EcgShiftError
 
@@ -97,33 +97,52 @@ def _harmonize_for(config):
 
 
 def predict_command(
-    paths: List[Path] = typer.Argument(..., help="Recordings or folders (WFDB .hea, EDF, CSV with --fs)."),
+    paths: List[Path] = typer.Argument(..., help="Recordings or folders (WFDB .hea, EDF, DICOM, aECG/MUSE XML, ISHNE, Apple/Polar exports, CSV with --fs; docs/formats.md)."),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Run folder (default: the model shipped with ecgshift)."),
     mc: int = typer.Option(20, "--mc", help="Monte Carlo Dropout passes (1 = deterministic)."),
     full_mc: bool = typer.Option(False, "--full-mc", help="Resample the whole network, not only the dropout head."),
     windows: bool = typer.Option(False, "--windows", help="One row per window instead of per record."),
-    modality: str = typer.Option("unknown", "--modality", help="The modality the inputs are said to be (recg, tecg, hecg)."),
+    modality: str = typer.Option("unknown", "--modality", help="The modality the inputs are said to be: recg, tecg, hecg or unknown (kept in the CSV beside the predicted one)."),
     fs: Optional[float] = typer.Option(None, "--fs", help="Sampling rate (Hz) for CSV inputs."),
     rhythm: bool = typer.Option(True, "--rhythm/--no-rhythm", help="Decide recordings of 5 min or more (Holter-like) by the network fused with rhythm evidence, as `ecgshift holter` does."),
     out: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV to write."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML report per recording into this folder (<record>.html: ECG strips, p(AF) and uncertainty per window, referral reasons, excluded spans)."),
 ) -> int:
     """Predict AF vs SR with uncertainty, predicted modality and shift score for each recording."""
     from ecgshift.batch import collect_inputs, predict_paths
     from ecgshift.predictor import load_model
     from ecgshift.rhythm.fusion import default_fusion
 
+    from ecgshift.record import MODALITIES
+
+    if modality not in MODALITIES:
+        raise EcgShiftError(f"--modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
     config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm, channel=channel)
     check_output_file(out)
+    if report is not None:
+        check_output_folder(report)
     model = load_model(model_dir)
     inputs = collect_inputs(paths)
     if not inputs:
-        raise EcgShiftError(f"{', '.join(map(str, paths))}: no recordings found (.hea, .edf, .csv)")
+        raise EcgShiftError(f"{', '.join(map(str, paths))}: no recordings found (.hea, .edf, .csv …)")
+    on_result = None
+    if report is not None:
+        from ecgshift.recording_report import report_paths, write_recording_report
+
+        pages = dict(zip(map(str, inputs), report_paths(inputs, report)))
+
+        def on_result(result) -> None:
+            write_recording_report(result, pages[str(result.path)], model=model)
+
     with _progress() as progress:
         task = progress.add_task("predicting", total=len(inputs))
         frame = predict_paths(model, inputs, config=config, fs=fs, given_modality=modality, windows=windows,
-                              fusion=default_fusion() if rhythm else None, on_path=lambda i, n: progress.update(task, completed=i))
+                              fusion=default_fusion() if rhythm else None, on_path=lambda i, n: progress.update(task, completed=i),
+                              on_result=on_result)
     write_and_show(frame, out)
+    if report is not None:
+        console.print(f"reports: {len(inputs)} HTML pages → {report}")
     return exit_code(frame.drop_duplicates("path").status)
 
 
