@@ -82,7 +82,15 @@ def strip_signal(source: Record | str | Path, start_s: float, end_s: float, *, l
         offset = record.start_s + a / record.fs
         signal_rows = record.signal[:, a:b]
     else:
-        record = io.read(source, fs=fs, start_s=start_s, end_s=end_s, channel=lead, annotations=False, allow_nan=True)
+        from ecgshift.errors import BadInputError
+
+        try:
+            record = io.read(source, fs=fs, start_s=start_s, end_s=end_s, channel=lead, annotations=False, allow_nan=True)
+        except BadInputError:
+            if lead is None:
+                raise
+            # a lead the reader derives (e.g. MUSE's III) is no channel of the file: read the ECG channels, pick it there
+            record = io.read(source, fs=fs, start_s=start_s, end_s=end_s, annotations=False, allow_nan=True)
         offset, signal_rows = start_s, record.signal
     index = choose_lead(record.leads, lead=lead if lead is not None and lead in record.leads else "auto")
     return StripSignal(signal=np.asarray(signal_rows[index], np.float64), fs=float(record.fs), start_s=float(offset),
