@@ -10,7 +10,6 @@ import urllib.parse
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
