@@ -262,7 +262,7 @@ def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(m
     assert summary.loc["good", "status"] == "done"
     assert summary.loc["truncated", "status"].startswith("rejected:") and "truncated" in summary.loc["truncated", "status"]
     assert summary.loc["missing", "status"].startswith("rejected:") and "missing" in summary.loc["missing", "status"]
-    assert {p.name for p in (out / "good").iterdir()} == {"episodes.csv", "summary.json", "timeline.html"}
+    assert {p.name for p in (out / "good").iterdir()} == {"episodes.csv", "summary.json", "timeline.html", "good.af", "good.hea"}
     assert not (out / "truncated").exists()
     assert "done 1 · rejected 2" in result.output
 

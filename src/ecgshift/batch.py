@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ecgshift import io
+from ecgshift.clock import clock_text
 from ecgshift.errors import BadInputError
 from ecgshift.pipeline import RHYTHM_CONTEXT_S, RHYTHM_MIN_S, Analysis, PipelineConfig, analyse
 from ecgshift.record import label_fractions
@@ -26,7 +27,7 @@ __all__ = ["collect_inputs", "predict_path", "predict_paths", "PathPrediction", 
 
 RECORD_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_share", "p_af", "label",
                   "entropy", "mutual_info", "shift_score", "refer", "n_windows", "af_window_fraction", "decided_by", "p_af_network", "reference",
-                  "problems")
+                  "problems", "start_time")
 
 
 def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -120,15 +121,20 @@ def predict_paths(
     fusion: RhythmFusion | None = None,
     on_path: Callable[[int, int], None] | None = None,
     mc: int | None = None,
+    on_result: Callable[[PathPrediction], None] | None = None,
 ) -> pd.DataFrame:
     """One row per record (or per window with ``windows=True``); rejected inputs get a ``rejected: …`` status row.
-    ``mc``: shorthand for ``config``'s MC Dropout passes."""
+    ``mc``: shorthand for ``config``'s MC Dropout passes. ``start_time``: the clock time of the recording's start (of
+    the window's with ``windows=True``), ISO 8601, empty when the file states none (:mod:`ecgshift.clock`).
+    ``on_result(prediction)`` sees every input's :class:`PathPrediction` (e.g. to write a report of it)."""
     if mc is not None:
         config = replace(config, mc=mc)
     rows = []
     for i, path in enumerate(paths):
         given = given_modality.get(str(path), "unknown") if isinstance(given_modality, dict) else given_modality
         result = predict_path(model, path, config=config, fs=fs, fusion=fusion)
+        if on_result:
+            on_result(result)
         base = {"record": path.stem, "path": str(path), "given_modality": given}
         if result.analysis is None:
             rows.append({**base, "status": result.status})
@@ -143,7 +149,7 @@ def predict_paths(
         if column not in frame:  # e.g. every input rejected: the documented columns are still there
             frame[column] = np.nan
     frame["n_windows"] = frame["n_windows"].astype("Int64")  # whole numbers, empty for rejected inputs
-    leading = [c for c in ("record", "path", "status", "given_modality", "predicted_modality", "modality_share", "start_s") if c in frame]
+    leading = [c for c in ("record", "path", "status", "given_modality", "predicted_modality", "modality_share", "start_s", "start_time") if c in frame]
     return frame[leading + [c for c in frame.columns if c not in leading]]
 
 
@@ -153,14 +159,16 @@ def _record_row(model, result: PathPrediction, base: dict) -> dict:
             "label": s.label, "entropy": s.entropy, "mutual_info": s.mutual_info, "shift_score": s.shift_score,
             "refer": s.refer or result.suspect_fs, "n_windows": s.n_windows, "af_window_fraction": s.af_window_fraction,
             "decided_by": result.analysis.decided_by, "p_af_network": s.p_af_network, "reference": result.reference,
-            "problems": join_problems(result.problems)}
+            "problems": join_problems(result.problems), "start_time": clock_text(result.analysis.start_time)}
 
 
 def _window_rows(result: PathPrediction, base: dict) -> list[dict]:
-    predictions, reference = result.predictions, result.reference
+    predictions, reference, start_time = result.predictions, result.reference, result.analysis.start_time
     rows = [{**base, "status": DONE, "predicted_modality": row.pop("modality"), **row, "n_windows": 1,
-             "decided_by": predictions.decided_by, "reference": reference, "problems": join_problems(result.problems)}
+             "decided_by": predictions.decided_by, "reference": reference, "problems": join_problems(result.problems),
+             "start_time": clock_text(start_time, row["start_s"])}
             for row in predictions.to_frame().to_dict("records")]
-    rows += [{**base, "status": status(EXCLUDED, reason), "start_s": float(start), "n_windows": 0, "reference": reference}
+    rows += [{**base, "status": status(EXCLUDED, reason), "start_s": float(start), "n_windows": 0, "reference": reference,
+              "start_time": clock_text(start_time, start)}
              for start, reason in zip(result.excluded.start_s, result.excluded.quality)]
     return sorted(rows, key=lambda r: r["start_s"])

@@ -20,7 +20,8 @@ from ecgshift.cache import WindowSet, prepare
 from ecgshift.datasets import load_dataset
 from ecgshift.preprocess import HarmonizeConfig
 
-__all__ = ["MODALITY_DATASETS", "CLASSES", "parse_mix", "format_mix", "DrawCount", "MixDraw", "draw_mix", "load_modality_windows"]
+__all__ = ["MODALITY_DATASETS", "CLASSES", "parse_mix", "format_mix", "DrawCount", "MixDraw", "draw_mix", "load_modality_windows",
+           "load_folder_windows", "folder_mix"]
 
 #: The public dataset standing for each modality.
 MODALITY_DATASETS = {"tecg": "cinc2017", "recg": "ptbxl", "hecg": "mitdb"}
@@ -148,9 +149,38 @@ def load_modality_windows(
     for modality in modalities:
         dataset = load_dataset(MODALITY_DATASETS[modality], data_root=data_root)
         result = prepare(dataset, config=config, cache_dir=cache_dir, on_record=on_record)
-        windows = result.windows
-        table = windows.table
-        keep = (table.label.isin(labels) & ~((table.label == "other") & (table.af_fraction.fillna(0) > 0))).to_numpy()
-        subset = windows.subset(keep)
-        out[modality] = WindowSet(x=np.ascontiguousarray(subset.x), table=subset.table, config=subset.config)
+        out[modality] = _labelled(result.windows, labels)
     return out
+
+
+def _labelled(windows: WindowSet, labels: tuple[str, ...]) -> WindowSet:
+    """The windows with one of ``labels``; 'other' only without any AF (see :func:`load_modality_windows`)."""
+    table = windows.table
+    keep = (table.label.isin(labels) & ~((table.label == "other") & (table.af_fraction.fillna(0) > 0))).to_numpy()
+    subset = windows.subset(keep)
+    return WindowSet(x=np.ascontiguousarray(subset.x), table=subset.table, config=subset.config)
+
+
+def load_folder_windows(
+    folder: str | Path, *, cache_dir: str | Path, config: HarmonizeConfig = HarmonizeConfig(), labels: tuple[str, ...] = CLASSES,
+    on_record=None,
+) -> dict[str, WindowSet]:
+    """Windows with the given labels of a user's folder (:class:`ecgshift.datasets.Folder`: recordings + manifest.csv),
+    prepared into the cache and grouped by the manifest's modality, with the folder's own splits (70/15/15 by patient):
+    training data for fine-tuning (``ecgshift train --folder``). Rows of modality ``unknown`` cannot train a network
+    that knows three modalities and are left out; rows the folder rejects are left out as ``prepare`` says."""
+    from ecgshift.datasets import Folder
+
+    result = prepare(Folder(folder), config=config, cache_dir=cache_dir, on_record=on_record)
+    windows = _labelled(result.windows, labels)
+    modalities = windows.table.modality.to_numpy()
+    return {m: windows.subset(modalities == m) for m in MODALITY_DATASETS if np.any(modalities == m)}
+
+
+def folder_mix(sets: dict[str, WindowSet]) -> dict[str, float]:
+    """A folder's own mix: each modality's share of the training windows (split ``train``) that are AF or SR."""
+    counts = {m: int((s.table.split.isin(["train"]) & s.table.label.isin(CLASSES)).sum()) for m, s in sets.items()}
+    counts = {m: c for m, c in counts.items() if c > 0}
+    if not counts:
+        raise ValueError("no AF or SR training windows: the manifest needs labelled recordings (AF, SR) of recg, tecg or hecg")
+    return parse_mix(counts)

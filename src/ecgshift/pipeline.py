@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -128,7 +129,8 @@ class Analysis:
     yield it). ``predictions``: the analysed windows, decided (p_af the decided one; p_af_network the network's when a
     fusion decided). ``problems``: what went wrong without stopping the recording. ``suspect_fs``: the caller's sampling
     rate looks wrong (:mod:`ecgshift.plausibility`): every window is referred. ``label`` / ``rhythms``: the recording's
-    own record-level label and rhythm annotations, if it has them (the reference)."""
+    own record-level label and rhythm annotations, if it has them (the reference). ``start_time``: the clock time of
+    ``start_s`` 0 (:attr:`Record.start_time <ecgshift.record.Record.start_time>`), None when the file states none."""
 
     record_id: str
     source: str
@@ -144,6 +146,7 @@ class Analysis:
     rhythms: tuple[RhythmInterval, ...]
     decided_by: str
     seconds: float
+    start_time: datetime | None = None  # the clock time of the recording's first sample, when the file states it
 
     @property
     def quality(self) -> np.ndarray:
@@ -349,7 +352,8 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
         decided = replace(decided, refer=np.ones(len(decided), dtype=bool))
     return Analysis(record_id=plan.record_id, source=plan.where, fs=plan.fs, lead=plan.leads[plan.lead_index], duration_s=plan.duration_s,
                     harmonize=plan.harmonize, windows=windows, predictions=decided, problems=tuple(problems), suspect_fs=bool(got.rate_problem),
-                    label=label, rhythms=tuple(rhythms), decided_by=str(decided.decided_by), seconds=time.perf_counter() - started)
+                    label=label, rhythms=tuple(rhythms), decided_by=str(decided.decided_by), seconds=time.perf_counter() - started,
+                    start_time=plan.meta.start_time if plan.meta is not None else source.start_time)
 
 
 def _concat(parts: list[Predictions]) -> Predictions:

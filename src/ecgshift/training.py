@@ -62,6 +62,8 @@ class TrainConfig:
     ema_decay: float | None = None
     #: modality networks trained from seeds seed + 1, seed + 2, … (:class:`ecgshift.network.ModalityEnsemble`)
     modality_members: int = 3
+    #: the user's folder (manifest.csv) the windows came from (``ecgshift train --folder``); None: the public datasets
+    folder: str | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)

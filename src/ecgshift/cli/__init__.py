@@ -21,6 +21,22 @@ from ecgshift.errors import EcgShiftError
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="AF detection across ECG modalities, with uncertainty that flags domain shift.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from ecgshift import __version__
+
+        typer.echo(f"ecgshift {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", help="Print the version of ecgshift and exit.", callback=_show_version, is_eager=True),
+) -> None:
+    """AF detection across ECG modalities, with uncertainty that flags domain shift."""
+
 app.add_typer(data_app, name="data")
 app.command("models")(models_command)
 app.command("train")(train_command)

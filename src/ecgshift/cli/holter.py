@@ -45,17 +45,18 @@ def _show(frame, out: Path) -> None:
 
 
 def holter_command(
-    records: List[Path] = typer.Argument(..., help="Long recordings or folders of them (WFDB .hea, EDF).", readable=False),
-    out: Path = typer.Option(..., "--out", help="Output folder: <out>/<record>/{episodes.csv,summary.json,timeline.html}."),
+    records: List[Path] = typer.Argument(..., help="Long recordings or folders of them (WFDB .hea, EDF, ISHNE, CSV with --fs …; docs/formats.md).", readable=False),
+    out: Path = typer.Option(..., "--out", help="Output folder: <out>/<record>/{episodes.csv, <record>.hea + <record>.af (episodes as WFDB annotations), summary.json, timeline.html}."),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Run folder (default: the model shipped with ecgshift)."),
     mc: int = typer.Option(20, "--mc", help="Monte Carlo Dropout passes."),
     full_mc: bool = typer.Option(False, "--full-mc", help="Resample the whole network, not only the dropout head (slower)."),
-    reference: Optional[str] = typer.Option(None, "--reference", help="annotation extension to evaluate against, e.g. atr"),
+    reference: Optional[str] = typer.Option(None, "--reference", help="Annotation extension to evaluate against, e.g. atr (WFDB records)."),
     fusion: bool = typer.Option(True, "--fusion/--no-fusion",
                                 help="Decide AF with the network's p(AF) fused with rhythm evidence (default), or by p(AF) alone."),
-    executor: str = typer.Option("local", "--executor", help="local or ray"),
+    executor: str = typer.Option("local", "--executor", help="local (this process) or ray (one Ray task per recording)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
+    fs: Optional[float] = typer.Option(None, "--fs", help="Sampling rate (Hz) of inputs that do not store it (plain CSV); ignored for the others."),
 ) -> int:
     """Holter analysis: AF episodes, burden (overall and per hour), unanalysable time by reason, review windows."""
     from ecgshift.batch import collect_inputs
@@ -70,9 +71,11 @@ def holter_command(
         config = HolterConfig(mc=mc, mc_scope="full" if full_mc else "head", decision="fusion" if fusion else "network", channel=channel)
     except ValueError as exc:
         raise EcgShiftError(f"--mc {mc}: {exc}") from None
+    if fs is not None and not (fs > 0 and fs < float("inf")):
+        raise EcgShiftError(f"--fs must be a positive number of Hz, not {fs:g}")
     inputs = collect_inputs(records)
     if not inputs:
-        raise EcgShiftError(f"{', '.join(map(str, records))}: no recordings found (.hea, .edf)")
+        raise EcgShiftError(f"{', '.join(map(str, records))}: no recordings found (.hea, .edf, .csv …)")
     check_output_folder(out)
     with progress() as bar:
         task = bar.add_task("holter", total=len(inputs))
@@ -81,7 +84,7 @@ def holter_command(
             bar.update(task, description=f"{name} {100 * share:3.0f} %", completed=done)
 
         frame = analyse_batch(inputs, out, model_dir=model_dir, config=config, reference=reference, executor=executor,
-                              address=address, on_progress=on_progress)
+                              address=address, on_progress=on_progress, fs=fs)
     _show(frame, out)
     if not (frame.status == DONE).all():
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ecgshift.cli._console import check_output_file, console, err_console, fmt, progress as _progress
+from ecgshift.cli._console import check_output_file, check_output_folder, console, err_console, fmt, progress as _progress
 from ecgshift.cli.data import CacheDir, DataRoot, sample_root
 from ecgshift.errors import EcgShiftError
 
@@ -29,28 +29,37 @@ def models_command(fs: float = typer.Option(100.0, help="Sampling rate (Hz) for 
     console.print(table)
 
 
+#: ``ecgshift train --folder`` defaults when not given: few epochs at a low learning rate, each training window about
+#: once per epoch (the fine-tuning recipe of the README).
+FINETUNE_EPOCHS = 5
+FINETUNE_LR = 3e-4
+
+
 def train_command(
-    mix: Optional[str] = typer.Option(None, "--mix", help="Modality shares, e.g. tecg=0.6,recg=0.2,hecg=0.2."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="Training windows drawn (class-balanced within each modality)."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    mix: Optional[str] = typer.Option(None, "--mix", help="Modality shares, e.g. tecg=0.6,recg=0.2,hecg=0.2 (with --folder: default the folder's own shares)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Training windows drawn (class-balanced within each modality; with --folder: default the folder's training windows)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the draw, the initial weights and the augmentation (default 0)."),
     out: Path = typer.Option(Path("runs/latest"), "--out", help="Run folder to write."),
     preset: Optional[str] = typer.Option(None, "--preset", help="A named configuration from ecgshift.presets, e.g. default or quick (an unknown name lists them all)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Registered architecture (see `ecgshift models`)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
-    dropout: Optional[float] = typer.Option(None, "--dropout"),
+    model: Optional[str] = typer.Option(None, "--model", help="Registered architecture (see `ecgshift models`; with --init: the init run's)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=f"Maximum epochs (early stopping on validation; with --folder default {FINETUNE_EPOCHS})."),
+    lr: Optional[float] = typer.Option(None, "--lr", help=f"Learning rate of AdamW (default 2e-3; with --folder {FINETUNE_LR:g})."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", help="Dropout rate of the network (ignored with --init: the init run's)."),
     dropout_placement: Optional[str] = typer.Option(None, "--dropout-placement", help="head or all."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's weights (transfer)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from this run folder's weights (transfer, fine-tuning); 'default': the model shipped with ecgshift."),
     freeze_trunk: bool = typer.Option(False, "--freeze-trunk", help="With --init: train only the heads."),
+    folder: Optional[Path] = typer.Option(None, "--folder", help="Train on your own recordings: a folder with a manifest.csv (path, modality, label …; docs/formats.md), split 70/15/15 by patient, instead of the public datasets."),
     star: bool = typer.Option(False, "--star", help="Add STAR-style beat-wise resampling augmentation (slower)."),
     data_root: Optional[Path] = DataRoot,
     cache_dir: Optional[Path] = CacheDir,
 ) -> None:
-    """Train an AF-vs-SR classifier on a modality mix; writes weights (safetensors), config.json and logs."""
+    """Train an AF-vs-SR classifier on a modality mix (or fine-tune one on your folder); writes weights (safetensors), config.json and logs."""
     import dataclasses
 
     import torch
 
-    from ecgshift.mixing import load_modality_windows, parse_mix
+    from ecgshift.checkpoint import read_config
+    from ecgshift.mixing import load_folder_windows, load_modality_windows, parse_mix
     from ecgshift.paths import cache_root
     from ecgshift.presets import preset_config
     from ecgshift.training import TrainConfig, fit
@@ -60,32 +69,94 @@ def train_command(
         mix = parse_mix(mix) if mix else None
     except ValueError as exc:
         raise EcgShiftError(f"--mix {mix}: {exc}") from None
+    init_dir = _init_folder(init)
+    if folder is not None and not (folder / "manifest.csv").is_file():
+        raise EcgShiftError(f"{folder}: --folder needs a folder with a manifest.csv (docs/formats.md)")
     kwargs = dict(base.model_kwargs)
     if dropout is not None:
         kwargs["dropout"] = dropout
     if dropout_placement is not None:
         kwargs["dropout_placement"] = dropout_placement
+    if model is None and init_dir is not None:
+        model = read_config(init_dir).model  # fine-tune the init run's architecture
+    if folder is not None and preset is None:
+        epochs = FINETUNE_EPOCHS if epochs is None else epochs
+        lr = FINETUNE_LR if lr is None else lr
     changes = {"model_kwargs": kwargs, "freeze_trunk": freeze_trunk or base.freeze_trunk}
-    for key, value in (("mix", mix), ("budget", budget), ("seed", seed), ("model", model), ("epochs", epochs), ("init", str(init) if init else None)):
+    for key, value in (("mix", mix), ("budget", budget), ("seed", seed), ("model", model), ("epochs", epochs), ("lr", lr),
+                       ("init", str(init_dir) if init_dir else None), ("folder", str(folder) if folder else None)):
         if value is not None:
             changes[key] = value
     if star:
         changes["augment"] = dataclasses.replace(base.augment, beats=0.3)
     config = dataclasses.replace(base, **changes)
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    labels = tuple(sorted({"AF", "SR", *(k for k, v in config.class_shares.items() if v > 0)}))
     with _progress() as progress:
         task = progress.add_task("preparing windows", total=None)
-        sets = load_modality_windows(data_root=data_root, cache_dir=cache_root(cache_dir), config=_harmonize_for(config), modalities=[m for m, v in config.mix.items() if v > 0], on_record=lambda i, n: progress.update(task, completed=i, total=n),
-                                     labels=tuple(sorted({"AF", "SR", *(k for k, v in config.class_shares.items() if v > 0)})))
+        on_record = lambda i, n: progress.update(task, completed=i, total=n)  # noqa: E731
+        if folder is not None:
+            sets = load_folder_windows(folder, cache_dir=cache_root(cache_dir), config=_harmonize_for(config), labels=labels, on_record=on_record)
+            config = _folder_config(config, sets, mix_given=mix is not None, budget_given=budget is not None, folder=folder)
+        else:
+            sets = load_modality_windows(data_root=data_root, cache_dir=cache_root(cache_dir), config=_harmonize_for(config),
+                                         modalities=[m for m, v in config.mix.items() if v > 0], on_record=on_record, labels=labels)
         progress.update(task, description="training", completed=0, total=None)
 
         def on_epoch(epoch: int, row: dict) -> None:
             scores = " ".join(f"{k[9:]}={v:.3f}" for k, v in row.items() if k.startswith("val_bacc_"))
             err_console.print(f"epoch {epoch:2d}  loss {row['train_loss']:.3f}  val score {row['val_score']:.3f}  balanced acc {scores}  ({row['seconds']:.0f} s)")
 
-        result = fit(config, sets, run_dir=out, on_epoch=on_epoch, on_batch=lambda b, n: progress.update(task, description=f"training (batch {b}/{n})"))
+        try:
+            result = fit(config, sets, run_dir=out, on_epoch=on_epoch, on_batch=lambda b, n: progress.update(task, description=f"training (batch {b}/{n})"))
+        except ValueError as exc:  # e.g. a mix that cannot be drawn from the windows there are, an init run that does not fit
+            raise EcgShiftError(f"train: {exc}") from None
     console.print(f"trained {config.model} on mix {config.mix} in {result.seconds:.0f} s; best epoch {result.best_epoch}; temperature {result.temperature:.2f} → {out}")
+    best = result.history.loc[result.history.epoch == result.best_epoch].iloc[0]
+    console.print("validation balanced accuracy (best epoch): " + " ".join(f"{k[9:]}={best[k]:.3f}" for k in result.history.columns if k.startswith("val_bacc_")))
     console.print(result.counts.to_string(index=False))
+
+
+def _init_folder(init: str | None) -> Path | None:
+    """The run folder ``--init`` names: ``default`` is the model shipped with ecgshift; else a folder with config.json."""
+    if init is None:
+        return None
+    from ecgshift.predictor import default_model_path
+
+    path = default_model_path() if init == "default" and not Path(init).exists() else Path(init)
+    if not (path / "config.json").is_file():
+        raise EcgShiftError(f"{init}: --init needs a run folder (with config.json) or 'default'")
+    return path
+
+
+def _folder_config(config, sets: dict, *, mix_given: bool, budget_given: bool, folder: Path):
+    """The training config for a user folder's windows: the folder's own mix unless ``--mix`` was given (then it must name
+    only modalities the folder has), a budget of the folder's training windows unless ``--budget`` was; every modality
+    trained needs AF and SR windows in training and windows in validation."""
+    import dataclasses
+
+    from ecgshift.mixing import folder_mix
+
+    try:
+        mix = dict(config.mix) if mix_given else folder_mix(sets)
+    except ValueError as exc:
+        raise EcgShiftError(f"{folder}: {exc}") from None
+    mix = {m: v for m, v in mix.items() if v > 0}
+    for modality in mix:
+        if modality not in sets:
+            raise EcgShiftError(f"{folder}: --mix names {modality}, but the manifest has no labelled {modality} recordings "
+                                f"(it has: {', '.join(sets) or 'none'})")
+        table = sets[modality].table
+        train, val = table[table.split == "train"], table[table.split == "val"]
+        missing = [label for label in ("AF", "SR") if not (train.label == label).any()]
+        if missing:
+            raise EcgShiftError(f"{folder}: no {' or '.join(missing)} windows of {modality} in the training split: "
+                                f"the manifest needs both AF and SR recordings of {modality} (70 % of them train)")
+        if not val.label.isin(["AF", "SR"]).any():
+            raise EcgShiftError(f"{folder}: no AF or SR windows of {modality} in the validation split (15 % of the recordings "
+                                f"by patient): add recordings")
+    n_train = sum(int((sets[m].table.split == "train").sum()) for m in mix)
+    return dataclasses.replace(config, mix=mix, budget=config.budget if budget_given else max(n_train, 2 * len(mix) * 2))
 
 
 def _harmonize_for(config):
@@ -97,33 +168,52 @@ def _harmonize_for(config):
 
 
 def predict_command(
-    paths: List[Path] = typer.Argument(..., help="Recordings or folders (WFDB .hea, EDF, CSV with --fs).", readable=False),
+    paths: List[Path] = typer.Argument(..., help="Recordings or folders (WFDB .hea, EDF, DICOM, aECG/MUSE XML, ISHNE, Apple/Polar exports, CSV with --fs; docs/formats.md).", readable=False),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Run folder (default: the model shipped with ecgshift)."),
     mc: int = typer.Option(20, "--mc", help="Monte Carlo Dropout passes (1 = deterministic)."),
     full_mc: bool = typer.Option(False, "--full-mc", help="Resample the whole network, not only the dropout head."),
     windows: bool = typer.Option(False, "--windows", help="One row per window instead of per record."),
-    modality: str = typer.Option("unknown", "--modality", help="The modality the inputs are said to be (recg, tecg, hecg)."),
+    modality: str = typer.Option("unknown", "--modality", help="The modality the inputs are said to be: recg, tecg, hecg or unknown (kept in the CSV beside the predicted one)."),
     fs: Optional[float] = typer.Option(None, "--fs", help="Sampling rate (Hz) for CSV inputs."),
     rhythm: bool = typer.Option(True, "--rhythm/--no-rhythm", help="Decide recordings of 5 min or more (Holter-like) by the network fused with rhythm evidence, as `ecgshift holter` does."),
     out: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV to write."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML report per recording into this folder (<record>.html: ECG strips, p(AF) and uncertainty per window, referral reasons, excluded spans)."),
 ) -> int:
     """Predict AF vs SR with uncertainty, predicted modality and shift score for each recording."""
     from ecgshift.batch import collect_inputs, predict_paths
     from ecgshift.predictor import load_model
     from ecgshift.rhythm.fusion import default_fusion
 
+    from ecgshift.record import MODALITIES
+
+    if modality not in MODALITIES:
+        raise EcgShiftError(f"--modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
     config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm, channel=channel)
     check_output_file(out)
+    if report is not None:
+        check_output_folder(report)
     model = load_model(model_dir)
     inputs = collect_inputs(paths)
     if not inputs:
-        raise EcgShiftError(f"{', '.join(map(str, paths))}: no recordings found (.hea, .edf, .csv)")
+        raise EcgShiftError(f"{', '.join(map(str, paths))}: no recordings found (.hea, .edf, .csv …)")
+    on_result = None
+    if report is not None:
+        from ecgshift.recording_report import report_paths, write_recording_report
+
+        pages = dict(zip(map(str, inputs), report_paths(inputs, report)))
+
+        def on_result(result) -> None:
+            write_recording_report(result, pages[str(result.path)], model=model)
+
     with _progress() as progress:
         task = progress.add_task("predicting", total=len(inputs))
         frame = predict_paths(model, inputs, config=config, fs=fs, given_modality=modality, windows=windows,
-                              fusion=default_fusion() if rhythm else None, on_path=lambda i, n: progress.update(task, completed=i))
+                              fusion=default_fusion() if rhythm else None, on_path=lambda i, n: progress.update(task, completed=i),
+                              on_result=on_result)
     write_and_show(frame, out)
+    if report is not None:
+        console.print(f"reports: {len(inputs)} HTML pages → {report}")
     code = exit_code(frame.drop_duplicates("path").status)
     if code:
         raise typer.Exit(code)  # some input was not done (also under CliRunner / standalone click, which ignore return values)

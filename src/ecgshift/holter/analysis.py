@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -138,6 +139,7 @@ class HolterResult:
     seconds: float
     af_threshold: float = 0.9  # windows ≥ this annotated AF fraction are AF windows in the evaluation
     decision: str = "network"  # the rule that made ``is_af``: 'fusion' (RhythmFusion) or 'network' (p(AF) ≥ 0.5 + RR overrides)
+    start_time: datetime | None = None  # clock time of the first sample, when the file states it (ecgshift.clock)
 
     @property
     def duration_s(self) -> float:
@@ -158,22 +160,23 @@ def _account(quality: np.ndarray, window_s: float, duration_s: float) -> TimeAcc
 
 def analyse_holter(path: str | Path, *, model, config: HolterConfig = HolterConfig(),
                    reference: str | None = None, on_chunk: Callable[[float, float], None] | None = None,
-                   fusion: RhythmFusion | None = None) -> HolterResult:
+                   fusion: RhythmFusion | None = None, fs: float | None = None) -> HolterResult:
     """Analyse one long recording chunk by chunk; see the module docstring.
 
     ``fusion``: the :class:`RhythmFusion` deciding AF when ``config.decision == "fusion"`` (default: the shipped one).
     ``reference``: a WFDB annotation extension ('atr') to evaluate against. ``on_chunk(done_s, total_s)``
-    reports progress. A recording that cannot be read at all raises :class:`BadInputError` (one line);
+    reports progress. ``fs`` (Hz): the sampling rate of a file that does not store it (plain CSV), as in
+    :func:`ecgshift.pipeline.analyse`. A recording that cannot be read at all raises :class:`BadInputError` (one line);
     a chunk that fails later is marked ``unreadable`` and the rest is analysed.
     """
     started = time.perf_counter()
     path = Path(path)
-    meta = io.info(path, require_signal=True, channel=config.channel)
+    meta = io.info(path, fs=fs, require_signal=True, channel=config.channel)
     window_s = model.harmonize.window_s
     if meta.duration_s < window_s:
         raise BadInputError(path, f"shorter than one {window_s:g}-s window ({meta.duration_s:.1f} s)")
     rhythms = _reference_rhythms(path, reference, meta.duration_s, meta.fs) if reference else None
-    analysis = analyse(path, model=model, config=config.pipeline(), fusion=None, on_chunk=on_chunk)
+    analysis = analyse(path, model=model, config=config.pipeline(), fusion=None, on_chunk=on_chunk, fs=fs)
     w = analysis.windows
     ok = w["quality"].to_numpy() == "ok"
     rr_p = w["rr_p_af"].to_numpy(float)
@@ -188,6 +191,7 @@ def analyse_holter(path: str | Path, *, model, config: HolterConfig = HolterConf
         episodes=[], burden_pct=float("nan"), burden_per_hour=pd.DataFrame(), account=_account(analysis.quality.astype(str), window_s, meta.duration_s),
         review_threshold=float(model.referral.entropy), reference_episodes=reference_episodes, evaluation=None, problems=analysis.problems,
         config=config, model=model.source, seconds=0.0, af_threshold=model.harmonize.af_threshold,
+        start_time=meta.start_time,
     )
     result = redecide(result, fusion=_resolve_fusion(fusion, config))
     return dataclasses.replace(result, seconds=time.perf_counter() - started)

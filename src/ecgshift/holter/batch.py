@@ -23,14 +23,16 @@ _LEADING = ("record", "path", "status", "folder")
 
 
 def analyse_to_folder(path: Path, folder: Path, *, model, config, reference: Optional[str],
-                      on_chunk: Optional[Callable[[float, float], None]] = None) -> dict:
-    """Analyse one recording and write its files into ``folder``; the returned row says done / rejected / error."""
+                      on_chunk: Optional[Callable[[float, float], None]] = None, fs: Optional[float] = None) -> dict:
+    """Analyse one recording and write its files into ``folder`` (:func:`ecgshift.holter.report.write_outputs`: episodes
+    also as a WFDB annotation file); the returned row says done / rejected / error. ``fs``: for files that do not store
+    their sampling rate (plain CSV)."""
     from ecgshift.holter.analysis import analyse_holter
     from ecgshift.holter.report import summary_row, write_outputs
 
     base = {"record": folder.name, "path": str(path)}
     try:
-        result = analyse_holter(path, model=model, config=config, reference=reference, on_chunk=on_chunk)
+        result = analyse_holter(path, model=model, config=config, reference=reference, on_chunk=on_chunk, fs=fs)
         write_outputs(result, folder)
     except BadInputError as exc:
         return {**base, "status": status(REJECTED, exc.reason_for(path))}
@@ -52,18 +54,19 @@ def output_folders(inputs: list[Path], out: Path) -> list[Path]:
     return folders
 
 
-def _remote_job(path: str, folder: str, model_dir: Optional[str], config, reference: Optional[str]) -> dict:
+def _remote_job(path: str, folder: str, model_dir: Optional[str], config, reference: Optional[str], fs: Optional[float] = None) -> dict:
     """One recording on a worker: the model loaded there."""
     from ecgshift.predictor import load_model
 
-    return analyse_to_folder(Path(path), Path(folder), model=load_model(model_dir), config=config, reference=reference)
+    return analyse_to_folder(Path(path), Path(folder), model=load_model(model_dir), config=config, reference=reference, fs=fs)
 
 
 def analyse_batch(inputs: list[Path], out: Path, *, model_dir: Optional[Path], config, reference: Optional[str],
                   executor: str = "local", address: Optional[str] = None,
-                  on_progress: Optional[Callable[[str, float, int], None]] = None) -> pd.DataFrame:
+                  on_progress: Optional[Callable[[str, float, int], None]] = None, fs: Optional[float] = None) -> pd.DataFrame:
     """Every recording of ``inputs`` analysed into ``out/<record>``; the summary table (also written to
-    ``out/holter_summary.csv``). ``on_progress(name, share_of_recording, recordings_done)``."""
+    ``out/holter_summary.csv``). ``on_progress(name, share_of_recording, recordings_done)``; ``fs``: the sampling rate
+    of inputs that do not store one (plain CSV)."""
     from ecgshift.predictor import load_model
 
     folders = output_folders(inputs, out)
@@ -75,14 +78,14 @@ def analyse_batch(inputs: list[Path], out: Path, *, model_dir: Optional[Path], c
                 if on_progress:
                     on_progress(name, done_s / max(total_s, 1e-9), i)
 
-            rows[i] = analyse_to_folder(path, folder, model=model, config=config, reference=reference, on_chunk=on_chunk)
+            rows[i] = analyse_to_folder(path, folder, model=model, config=config, reference=reference, on_chunk=on_chunk, fs=fs)
             if on_progress:
                 on_progress(folder.name, 1.0, i + 1)
     else:
         from ecgshift.runner import run_jobs
 
         model_arg = None if model_dir is None else str(Path(model_dir).resolve())
-        jobs = [(str(Path(p).resolve()), str(Path(f).resolve()), model_arg, config, reference) for p, f in zip(inputs, folders)]
+        jobs = [(str(Path(p).resolve()), str(Path(f).resolve()), model_arg, config, reference, fs) for p, f in zip(inputs, folders)]
 
         def failed(job: tuple, exc: BaseException) -> dict:
             return {"record": Path(job[1]).name, "path": job[0], "status": status(ERROR, f"ray task failed: {' '.join(str(exc).split())[:200]}")}

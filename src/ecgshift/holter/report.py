@@ -1,4 +1,11 @@
-"""Outputs of a Holter analysis: a self-contained HTML timeline, an episodes CSV and a JSON summary.
+"""Outputs of a Holter analysis: a self-contained HTML timeline, an episodes CSV, the episodes as a WFDB annotation
+file, and a JSON summary.
+
+A recording whose file states a start time (:attr:`HolterResult.start_time`) gets clock times beside the elapsed
+ones (:mod:`ecgshift.clock`): ``start_clock`` / ``end_clock`` in episodes.csv, ``start_time`` in summary.json, a
+clock axis on the timeline and a clock column in its strip table; without one, those stay empty.
+The timeline shows ECG strips (:mod:`ecgshift.strips`) at every episode's onset and offset (the first
+:data:`MAX_EPISODE_STRIPS` episodes) and at the :data:`MAX_REVIEW_STRIPS` most uncertain review windows.
 
 The HTML embeds its figures as base64 PNG and its style inline: no script, no
 external file, no network request — it opens offline and can be mailed as is.
@@ -19,13 +26,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecgshift.clock import clock_text, clock_time
 from ecgshift.holter.analysis import HolterResult
+from ecgshift.strips import PLAIN_TEXT
 
-__all__ = ["EPISODE_COLUMNS", "episodes_frame", "summary_dict", "summary_row", "write_episodes_csv",
-           "write_summary_json", "timeline_figures", "write_timeline_html", "write_outputs"]
+__all__ = ["EPISODE_COLUMNS", "MAX_EPISODE_STRIPS", "MAX_REVIEW_STRIPS", "episodes_frame", "summary_dict", "summary_row",
+           "write_episodes_csv", "write_summary_json", "write_episode_annotations", "timeline_figures", "strip_table",
+           "strips_html", "write_timeline_html", "write_outputs"]
 
-EPISODE_COLUMNS = ("episode", "start_s", "end_s", "duration_s", "start_hms", "end_hms", "mean_p_af",
-                   "mean_entropy", "review_windows", "rr_af_calls", "rr_non_af_calls")
+EPISODE_COLUMNS = ("episode", "start_s", "end_s", "duration_s", "start_hms", "end_hms", "start_clock", "end_clock",
+                   "mean_p_af", "mean_entropy", "review_windows", "rr_af_calls", "rr_non_af_calls")
+#: Episodes whose onset and offset get an ECG strip in the timeline (the first ones in time; all are in episodes.csv).
+MAX_EPISODE_STRIPS = 20
+#: Review windows (entropy above the threshold) that get a strip: the most uncertain ones.
+MAX_REVIEW_STRIPS = 12
+#: Seconds of ECG on each side of an episode onset or offset in its strip (a 10-s strip, like one window).
+STRIP_HALF_S = 5.0
 _REASON_COLOURS = {"gap": "#9e9e9e", "flat": "#616161", "saturated": "#8d6e63", "noise": "#bdbdbd",
                    "unreadable": "#424242", "tail": "#e0e0e0"}
 
@@ -62,7 +78,8 @@ def episodes_frame(result: HolterResult) -> pd.DataFrame:
         inside = (w.start_s >= e.start_s) & (w.end_s <= e.end_s) & w.review
         rows.append({
             "episode": k, "start_s": e.start_s, "end_s": e.end_s, "duration_s": e.duration_s,
-            "start_hms": _hms(e.start_s), "end_hms": _hms(e.end_s), "mean_p_af": e.mean_p_af, "mean_entropy": e.mean_uncertainty,
+            "start_hms": _hms(e.start_s), "end_hms": _hms(e.end_s), "start_clock": clock_text(result.start_time, e.start_s),
+            "end_clock": clock_text(result.start_time, e.end_s), "mean_p_af": e.mean_p_af, "mean_entropy": e.mean_uncertainty,
             "review_windows": int(inside.sum()), "rr_af_calls": int((w.rr_call[inside] == "AF").sum()),
             "rr_non_af_calls": int((w.rr_call[inside] == "non-AF").sum()),
         })
@@ -76,6 +93,7 @@ def summary_dict(result: HolterResult) -> dict:
     out = {
         "record": result.record_id, "path": result.path, "model": result.model, "fs": result.fs, "lead": result.lead,
         "window_s": result.window_s, "duration_s": result.duration_s, "duration_hms": _hms(result.duration_s),
+        "start_time": clock_text(result.start_time) or None, "end_time": clock_text(result.start_time, result.duration_s) or None,
         "analysed_s": result.account.analysed_s,
         "unanalysable_s": {k: _num(v) for k, v in result.account.unanalysable_s.items()},
         "accounted_s": result.account.accounted_s,
@@ -106,7 +124,7 @@ def summary_dict(result: HolterResult) -> dict:
 def summary_row(result: HolterResult) -> dict:
     """The flat row of ``holter_summary.csv`` for a recording that was analysed."""
     s = summary_dict(result)
-    row = {k: s[k] for k in ("record", "path", "duration_s", "analysed_s", "burden_pct", "n_episodes", "af_time_s",
+    row = {k: s[k] for k in ("record", "path", "start_time", "duration_s", "analysed_s", "burden_pct", "n_episodes", "af_time_s",
                              "n_windows", "n_review_windows")}
     row.update({f"unanalysable_{k}_s": v for k, v in s["unanalysable_s"].items()})
     row.update({f"rr_{k.replace(' ', '_').replace('-', '_')}": v for k, v in s["rr_second_opinion"].items()})
@@ -126,6 +144,85 @@ def write_summary_json(result: HolterResult, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(summary_dict(result), indent=2))
     return path
+
+
+def write_episode_annotations(result: HolterResult, folder: str | Path) -> Path:
+    """The detected AF episodes as the WFDB annotation file ``<folder>/<record>.af`` (+ a signal-less
+    ``<record>.hea``): :func:`ecgshift.io.annotations.write_af_annotations`."""
+    from ecgshift.io.annotations import write_af_annotations
+
+    return write_af_annotations(folder, result.record_id, [(e.start_s, e.end_s) for e in result.episodes], fs=result.fs,
+                                duration_s=result.duration_s, start_time=result.start_time)
+
+
+def _clock_axis(ax, result: HolterResult, scale: float) -> None:
+    """Clock times along the top of ``ax`` (x in ``scale`` seconds from the start), when the recording has a start time."""
+    if result.start_time is None:
+        return
+    from matplotlib.ticker import FuncFormatter
+
+    top = ax.secondary_xaxis("top")
+    with_date = result.duration_s > 20 * 3600 or (clock_time(result.start_time, result.duration_s).date() != result.start_time.date())
+    fmt = "%d %b %H:%M" if with_date else "%H:%M:%S" if result.duration_s < 600 else "%H:%M"
+    top.xaxis.set_major_formatter(FuncFormatter(lambda x, _: clock_time(result.start_time, x * scale).strftime(fmt)))
+    top.tick_params(labelsize=7)
+    top.set_xlabel(f"clock time (start {clock_text(result.start_time)})", fontsize=8, **PLAIN_TEXT)
+
+
+def strip_table(result: HolterResult) -> pd.DataFrame:
+    """The strips of the timeline, one row each: what it shows (``episode k onset`` / ``offset``, ``review``), the
+    moment (``at_s``; a review window's start), the strip's span (``start_s``, ``end_s``), elapsed and clock time of the
+    moment, and p(AF) / entropy (the episode's means, or the window's)."""
+    rows = []
+    duration = result.duration_s
+
+    def span(at: float) -> tuple[float, float]:
+        a = min(max(0.0, at - STRIP_HALF_S), max(0.0, duration - 2 * STRIP_HALF_S))
+        return a, min(duration, a + 2 * STRIP_HALF_S)
+
+    for k, e in enumerate(result.episodes[:MAX_EPISODE_STRIPS], start=1):
+        for what, at in (("onset", e.start_s), ("offset", e.end_s)):
+            a, b = span(at)
+            rows.append({"strip": f"episode {k} {what}", "at_s": at, "start_s": a, "end_s": b, "p_af": e.mean_p_af,
+                         "entropy": e.mean_uncertainty})
+    w = result.windows
+    review = w[w.review.astype(bool) & (w.quality == "ok")].sort_values("entropy", ascending=False).head(MAX_REVIEW_STRIPS)
+    p_col = "p_af_fused" if "p_af_fused" in w and np.isfinite(w.p_af_fused.to_numpy(float)).any() else "p_af"
+    for row in review.sort_values("start_s").itertuples(index=False):
+        p = getattr(row, p_col)
+        rows.append({"strip": "review (uncertain)", "at_s": row.start_s, "start_s": row.start_s, "end_s": row.end_s,
+                     "p_af": row.p_af if not np.isfinite(p) else p, "entropy": row.entropy})
+    frame = pd.DataFrame(rows, columns=["strip", "at_s", "start_s", "end_s", "p_af", "entropy"])
+    frame.insert(2, "at_hms", [_hms(t) for t in frame.at_s])
+    frame.insert(3, "at_clock", [clock_text(result.start_time, t) for t in frame.at_s])
+    return frame
+
+
+def strips_html(result: HolterResult) -> str:
+    """The timeline's strip section: a table of the strips' times and the strips themselves (PNG, inline)."""
+    from ecgshift.errors import BadInputError
+    from ecgshift.strips import draw_strip, figure_png
+
+    table = strip_table(result)
+    parts = ["<h2>ECG strips</h2>",
+             "<p class='note'>The signal as recorded (lead " + html.escape(result.lead) + ", unfiltered, drawn about each strip's median) "
+             "on ECG paper: 25 mm/s, 10 mm/mV, 1-mm and 5-mm squares; a blue dashed line marks an episode onset or offset. "
+             f"Strips at the onset and offset of the first {MAX_EPISODE_STRIPS} episodes ({len(result.episodes)} detected) "
+             f"and of the {MAX_REVIEW_STRIPS} most uncertain review windows.</p>"]
+    shown = table.drop(columns=["at_clock"]) if result.start_time is None else table
+    parts.append(_table(shown.rename(columns={"at_s": "at (s)", "at_hms": "at (elapsed)", "at_clock": "at (clock)"})))
+    for row in table.itertuples(index=False):
+        try:
+            fig = draw_strip(result.path, row.start_s, row.end_s, lead=result.lead, fs=result.fs, title=f"{result.record_id}: {row.strip}",
+                             mark_s=row.at_s if row.strip.startswith("episode") else None)
+        except BadInputError as exc:
+            parts.append(f"<p class='note'>{html.escape(row.strip)}: no strip ({html.escape(exc.problem)})</p>")
+            continue
+        alt = f"ECG strip: {row.strip} at {row.at_hms}"
+        parts.append(f'<figure><img class="strip" alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,'
+                     f'{base64.b64encode(figure_png(fig)).decode("ascii")}"><figcaption>{html.escape(row.strip)} · {row.at_hms}'
+                     f'{" · " + html.escape(row.at_clock) if row.at_clock else ""}</figcaption></figure>')
+    return "\n".join(parts)
 
 
 def _runs(mask: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[tuple[float, float]]:
@@ -164,7 +261,7 @@ def timeline_figures(result: HolterResult) -> list:
     ax_p.set_ylim(-0.02, 1.02)
     ax_p.set_ylabel("p(AF)")
     ax_p.legend(loc="upper right", fontsize=8)
-    ax_p.set_title(f"{result.record_id}: {_hms(result.duration_s)} recorded, lead {result.lead}; grey = unanalysable")
+    ax_p.set_title(f"{result.record_id}: {_hms(result.duration_s)} recorded, lead {result.lead}; grey = unanalysable", **PLAIN_TEXT)
     lanes = [("detected AF", [(e.start_s, e.duration_s) for e in result.episodes], "#d62728")]
     if result.reference_episodes is not None:
         lanes.append(("reference AF", [(e.start_s, e.duration_s) for e in result.reference_episodes], "#2ca02c"))
@@ -184,6 +281,7 @@ def timeline_figures(result: HolterResult) -> list:
     ax_h.set_ylabel("entropy (nats)")
     ax_h.set_xlabel(f"time from start ({unit})")
     ax_h.set_xlim(0, result.duration_s / scale)
+    _clock_axis(ax_p, result, scale)
     hours = result.burden_per_hour
     fig2 = Figure(figsize=(12, 2.6), dpi=100, layout="constrained")
     ax = fig2.subplots()
@@ -224,7 +322,7 @@ def _cell(value) -> str:
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1250px}
 table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px;text-align:right}
-th{background:#f2f2f2}img{max-width:100%}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}.note{color:#555;font-size:13px}"""
+th{background:#f2f2f2}img{max-width:100%}figure{margin:.6em 0}figcaption{font-size:12px;color:#555}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}.note{color:#555;font-size:13px}"""
 
 
 def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
@@ -247,7 +345,11 @@ def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
              "<h2>Summary</h2>", _table(summary)]
     if "reference" in s:
         parts += ["<h2>Against the reference annotations</h2>", _table(pd.DataFrame(list(s["reference"].items()), columns=["measure", "value"]))]
-    parts += ["<h2>AF episodes</h2>", _table(episodes_frame(result).drop(columns=["start_s", "end_s"]))]
+    episode_table = episodes_frame(result).drop(columns=["start_s", "end_s"])
+    if result.start_time is None:
+        episode_table = episode_table.drop(columns=["start_clock", "end_clock"])
+    parts += ["<h2>AF episodes</h2>", _table(episode_table)]
+    parts.append(strips_html(result))
     parts += ["<h2>Per hour</h2>", _table(result.burden_per_hour)]
     if result.problems:
         parts += ["<h2>Problems</h2><ul>", *(f"<li>{html.escape(p)}</li>" for p in result.problems), "</ul>"]
@@ -257,11 +359,13 @@ def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
 
 
 def write_outputs(result: HolterResult, folder: str | Path) -> dict[str, Path]:
-    """``episodes.csv``, ``summary.json`` and ``timeline.html`` of one recording in ``folder``."""
+    """``episodes.csv``, ``summary.json``, ``timeline.html`` and the episodes as WFDB annotations (``<record>.af`` with
+    a signal-less ``<record>.hea``) of one recording in ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return {
         "episodes": write_episodes_csv(result, folder / "episodes.csv"),
         "summary": write_summary_json(result, folder / "summary.json"),
+        "annotations": write_episode_annotations(result, folder),
         "timeline": write_timeline_html(result, folder / "timeline.html"),
     }
