@@ -657,3 +657,20 @@ def test_prepare_of_the_corpus_as_a_folder_accounts_for_every_row(corpus, tmp_pa
     assert len(result.notes) == len(ANNOTATION_CASES)
     for note in result.notes:
         assert_user_terms(note, ".atr", "without its annotations")
+
+
+def test_holter_gives_every_input_one_summary_row_with_a_status_word_in_user_terms(corpus, predicted: pd.DataFrame, tmp_path: Path) -> None:
+    from ecgshift.holter.analysis import HolterConfig
+    from ecgshift.holter.batch import analyse_batch
+    from ecgshift.status import status_kind
+
+    paths = [path for path, _ in corpus.values()]
+    frame = analyse_batch(paths, tmp_path / "holter", model_dir=None, config=HolterConfig(mc=2), reference=None, fs=FS)
+    assert len(frame) == len(paths) and frame.path.tolist() == [str(p) for p in paths]  # one row per input, in order
+    assert set(frame.status.map(status_kind)) <= {"done", "rejected"}  # no "error:": an unexpected failure is a bug
+    worded = [f"{name}: {s}" for name, s in zip(corpus, frame.status) if EXCEPTION_NAMES.search(s) or "\n" in s]
+    assert worded == [], "\n".join(worded)
+    for (name, _), by_holter, by_predict in zip(corpus.items(), frame.status, predicted.status):
+        if by_predict == "done" and by_holter != "done":  # what predict analyses, holter analyses — unless too short for it
+            assert "shorter than one 10-s window" in by_holter, (name, by_holter)
+    assert (tmp_path / "holter" / "holter_summary.csv").exists()
