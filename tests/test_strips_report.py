@@ -142,7 +142,7 @@ def test_predict_report_writes_one_page_per_recording(odd_csv: Path, tmp_path: P
     out = tmp_path / "reports"
     inputs = [str(odd_csv), str(SAMPLES / "tecg" / "A00002.hea"), str(tmp_path / "missing.hea")]
     result = runner.invoke(app, ["predict", *inputs, "--fs", "360", "--mc", "2", "--out", str(tmp_path / "p.csv"), "--report", str(out)])
-    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.exit_code == 1, (result.output, result.exception)  # missing.hea is rejected: status 1, yet every page is written
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{ODD_NAME}.html", "A00002.html", "missing.html"])
 
 
