@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +31,7 @@ from ecgshift.plausibility import caller_rate_problem
 from ecgshift.preprocess import HarmonizeConfig, choose_lead
 from ecgshift.quality import QualityConfig, describe_excluded, excluded_note, window_quality
 from ecgshift.record import Record, RhythmInterval
-from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
+from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmEvidence, RhythmFusion, rhythm_evidence
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import ChunkFailure, read_span, stream_chunks
 
@@ -128,7 +128,8 @@ class Analysis:
     yield it). ``predictions``: the analysed windows, decided (p_af the decided one; p_af_network the network's when a
     fusion decided). ``problems``: what went wrong without stopping the recording. ``suspect_fs``: the caller's sampling
     rate looks wrong (:mod:`ecgshift.plausibility`): every window is referred. ``label`` / ``rhythms``: the recording's
-    own record-level label and rhythm annotations, if it has them (the reference)."""
+    own record-level label and rhythm annotations, if it has them (the reference). ``beats_s``: the R-peak times found
+    for the rhythm evidence (same clock as ``windows.start_s``; None for a recording without rhythm evidence)."""
 
     record_id: str
     source: str
@@ -144,6 +145,7 @@ class Analysis:
     rhythms: tuple[RhythmInterval, ...]
     decided_by: str
     seconds: float
+    beats_s: np.ndarray | None = None
 
     @property
     def quality(self) -> np.ndarray:
@@ -207,10 +209,10 @@ def _open(source: Path | Record, *, fs: float | None, window_s: float, meta: io.
     return first.label, first.rhythms, tuple(dict.fromkeys((*notes, *first.notes)))
 
 
-def _rhythm_features(harm: Record, starts: np.ndarray, *, window_s: float, rpeak_method: str) -> pd.DataFrame:
-    """Rhythm evidence (:data:`ecgshift.rhythm.RHYTHM_FEATURES`) of the windows at ``starts`` from the harmonized chunk."""
-    return window_rhythm_features(harm.signal[0], harm.fs, starts, window_s=window_s, signal_start_s=harm.start_s,
-                                  rpeak_method=rpeak_method)
+def _rhythm_features(harm: Record, starts: np.ndarray, *, window_s: float, rpeak_method: str) -> RhythmEvidence:
+    """Rhythm evidence (:data:`ecgshift.rhythm.RHYTHM_FEATURES`, R-peaks) of the windows at ``starts`` from the harmonized chunk."""
+    return rhythm_evidence(harm.signal[0], harm.fs, starts, window_s=window_s, signal_start_s=harm.start_s,
+                           rpeak_method=rpeak_method)
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,6 +267,7 @@ class _Collected:
     parts: list[Predictions]
     positions: list[np.ndarray]
     problems: list[str]
+    beats: list[np.ndarray] = field(default_factory=list)  # R-peak times (s) of each chunk's own span
     rate_problem: str | None = None
     refused: str | None = None  # the reader's reason for the first chunk it refused (flat, all-NaN or unreadable)
 
@@ -303,18 +306,20 @@ def _run_chunks(plan: _Plan, source: Path | Record, *, model, config: PipelineCo
                     out.positions.append(at)
                     if plan.use_rhythm:
                         cols["rhythm_evidence"][at] = True
-                        rr_jobs.append((at, rr_thread.submit(_rhythm_features, chunk.harmonized, ok_starts, window_s=window_s,
+                        rr_jobs.append((at, (lo, hi), rr_thread.submit(_rhythm_features, chunk.harmonized, ok_starts, window_s=window_s,
                                                              rpeak_method=config.rpeak_method)))
             if on_chunk:
                 on_chunk(hi - plan.offset_s, plan.duration_s)
-        for at, job in rr_jobs:
+        for at, (lo, hi), job in rr_jobs:
             try:
-                features = job.result()
+                evidence = job.result()
             except Exception as exc:  # noqa: BLE001 — a detector failure costs the chunk's evidence, not the recording
                 out.problems.append(f"{starts[at[0]]:g}-{starts[at[-1]] + window_s:g} s: no rhythm evidence ({type(exc).__name__}: {exc})")
                 continue
             for name in RHYTHM_FEATURES:
-                cols[name][at] = features[name].to_numpy(float)
+                cols[name][at] = evidence.features[name].to_numpy(float)
+            beats = np.asarray(evidence.beats_s, float)  # the clock of the windows' start_s
+            out.beats.append(beats[(beats >= lo) & (beats < hi)])
     return out
 
 
@@ -349,7 +354,8 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
         decided = replace(decided, refer=np.ones(len(decided), dtype=bool))
     return Analysis(record_id=plan.record_id, source=plan.where, fs=plan.fs, lead=plan.leads[plan.lead_index], duration_s=plan.duration_s,
                     harmonize=plan.harmonize, windows=windows, predictions=decided, problems=tuple(problems), suspect_fs=bool(got.rate_problem),
-                    label=label, rhythms=tuple(rhythms), decided_by=str(decided.decided_by), seconds=time.perf_counter() - started)
+                    label=label, rhythms=tuple(rhythms), decided_by=str(decided.decided_by), seconds=time.perf_counter() - started,
+                    beats_s=np.unique(np.concatenate(got.beats)) if got.beats else None)
 
 
 def _concat(parts: list[Predictions]) -> Predictions:
