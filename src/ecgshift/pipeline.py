@@ -151,6 +151,13 @@ class Analysis:
     def quality(self) -> np.ndarray:
         return self.windows["quality"].to_numpy()
 
+    def af_time(self, *, max_gap_s: float = 10.0, min_duration_s: float = 30.0):
+        """AF time, burden interval, episodes, verdict and class of the decided windows
+        (:func:`ecgshift.rhythm.burden.windows_af_time`, boundaries at R-peaks when there are any)."""
+        from ecgshift.rhythm.burden import windows_af_time
+
+        return windows_af_time(self.windows, beats_s=self.beats_s, max_gap_s=max_gap_s, min_duration_s=min_duration_s)
+
 
 def decide(windows: pd.DataFrame, *, fusion: RhythmFusion | None, rr_overrides: bool = False) -> pd.DataFrame:
     """``windows`` with ``p_af_decided``, ``is_af`` and ``decided_by`` per window (see the module docstring).

@@ -47,7 +47,7 @@ from ecgshift.pipeline import RHYTHM_CONTEXT_S, PipelineConfig, analyse
 from ecgshift.pipeline import decide as decide_windows
 from ecgshift.quality import SIGNAL_FAULTS, QualityConfig
 from ecgshift.record import RhythmInterval
-from ecgshift.rhythm.burden import AFTime, af_time
+from ecgshift.rhythm.burden import AFTime, windows_af_time
 from ecgshift.rhythm.episodes import Episode, burden_per_hour, covered_fraction, episodes_from_intervals
 from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion, default_fusion
 
@@ -239,9 +239,8 @@ def redecide(result: HolterResult, *, fusion: RhythmFusion | None) -> HolterResu
     fused = np.where(decided["decided_by"].to_numpy() == "network+rhythm", decided["p_af_decided"].to_numpy(float), np.nan)
     w["is_af"], w["p_af_fused"], w["decided_by"] = is_af, fused, decided["decided_by"]
     p_episode = np.where(np.isnan(fused), np.nan_to_num(w["p_af"].to_numpy(float)), fused)
-    undecided = ok & (w["review"].to_numpy(bool) | w["refer"].to_numpy(bool) if "refer" in w else w["review"].to_numpy(bool))
-    af = af_time(starts, ends, is_af, ok, undecided=undecided, p_af=p_episode, beats_s=result.beats_s,
-                 max_gap_s=result.config.max_gap_s, min_duration_s=result.config.min_duration_s)
+    af = windows_af_time(w.assign(p_af_decided=p_episode), beats_s=result.beats_s, max_gap_s=result.config.max_gap_s,
+                         min_duration_s=result.config.min_duration_s)
     episodes = [_with_means(e, starts, ends, is_af, p_episode, np.nan_to_num(w["entropy"].to_numpy(float))) for e in af.episodes]
     w["in_episode"] = ok & (covered_fraction(episodes, starts, ends) > 0.5)
     w["af_fraction"] = np.where(ok, covered_fraction(list(af.runs), starts, ends), np.nan)

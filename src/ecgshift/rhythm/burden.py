@@ -37,7 +37,7 @@ import numpy as np
 
 from ecgshift.rhythm.episodes import Episode, episodes_from_windows
 
-__all__ = ["AFTime", "RECORD_CLASSES", "UNDETERMINED_ABOVE", "af_time", "refine_edge", "reference_class",
+__all__ = ["AFTime", "RECORD_CLASSES", "UNDETERMINED_ABOVE", "af_time", "windows_af_time", "refine_edge", "reference_class",
            "record_class", "endpoint_scores", "EndpointScores", "CLASS_SCORE"]
 
 #: Above this share of analysable time undecided (review or referred windows), the burden is "not determinable"
@@ -266,6 +266,17 @@ def af_time(start_s, end_s, is_af, analysable, *, undecided=None, p_af=None, bea
                   max_gap_s=max_gap_s, episode_analysable_s=_overlap(ep_s, ep_e, ok_s, ok_e))
 
 
+def windows_af_time(windows, *, beats_s=None, max_gap_s: float = 10.0, min_duration_s: float = 30.0) -> AFTime:
+    """:func:`af_time` of a decided per-window table (columns ``start_s``, ``end_s``, ``quality``, ``is_af``,
+    ``review``, ``refer``, ``p_af_decided``: :func:`ecgshift.pipeline.decide`'s) — the one computation behind the
+    figures of ``ecgshift holter``, ``ecgshift predict`` and :meth:`EcgShiftModel.summarize`."""
+    ok = windows["quality"].to_numpy() == "ok"
+    undecided = windows["review"].to_numpy(bool) | (windows["refer"].to_numpy(bool) if "refer" in windows else False)
+    return af_time(windows["start_s"].to_numpy(float), windows["end_s"].to_numpy(float), windows["is_af"].to_numpy(bool), ok,
+                   undecided=ok & undecided, p_af=windows["p_af_decided"].to_numpy(float), beats_s=beats_s,
+                   max_gap_s=max_gap_s, min_duration_s=min_duration_s)
+
+
 def _edge_reach(start: np.ndarray) -> float:
     """How far an edge may move: one window (the spacing of window starts, at least 1 s)."""
     step = np.median(np.diff(start)) if start.size > 1 else 10.0
@@ -313,8 +324,8 @@ def _credit_masks(ref_times: np.ndarray, beats: np.ndarray) -> list[tuple[float,
     out = []
     for t in ref_times:
         k = int(np.searchsorted(beats, t - 1e-6))  # first beat at/after the endpoint
-        def at(i: int) -> float:
-            return float(beats[min(max(i, 0), beats.size - 1)]) if beats.size else t
+        def at(i: int) -> float:  # before the first beat: the recording's start; after the last: its end
+            return -np.inf if i < 0 else np.inf if i >= beats.size else float(beats[i])
         out.append((at(k - 2), at(k + 3), 0.5))
         out.append((at(k - 1), at(k + 2), 1.0))
     return out
