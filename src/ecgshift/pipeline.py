@@ -129,7 +129,8 @@ class Analysis:
     fusion decided). ``problems``: what went wrong without stopping the recording. ``suspect_fs``: the caller's sampling
     rate looks wrong (:mod:`ecgshift.plausibility`): every window is referred. ``label`` / ``rhythms``: the recording's
     own record-level label and rhythm annotations, if it has them (the reference). ``beats_s``: the R-peak times found
-    for the rhythm evidence (same clock as ``windows.start_s``; None for a recording without rhythm evidence)."""
+    for the rhythm evidence (same clock as ``windows.start_s``; None for a recording without rhythm evidence), ``ectopic_s``
+    those of them labelled ectopic."""
 
     record_id: str
     source: str
@@ -146,6 +147,7 @@ class Analysis:
     decided_by: str
     seconds: float
     beats_s: np.ndarray | None = None
+    ectopic_s: np.ndarray | None = None
 
     @property
     def quality(self) -> np.ndarray:
@@ -156,7 +158,8 @@ class Analysis:
         (:func:`ecgshift.rhythm.burden.windows_af_time`, boundaries at R-peaks when there are any)."""
         from ecgshift.rhythm.burden import windows_af_time
 
-        return windows_af_time(self.windows, beats_s=self.beats_s, max_gap_s=max_gap_s, min_duration_s=min_duration_s)
+        return windows_af_time(self.windows, beats_s=self.beats_s, ectopic_s=self.ectopic_s, max_gap_s=max_gap_s,
+                               min_duration_s=min_duration_s)
 
 
 def decide(windows: pd.DataFrame, *, fusion: RhythmFusion | None, rr_overrides: bool = False) -> pd.DataFrame:
@@ -275,6 +278,7 @@ class _Collected:
     positions: list[np.ndarray]
     problems: list[str]
     beats: list[np.ndarray] = field(default_factory=list)  # R-peak times (s) of each chunk's own span
+    ectopic: list[np.ndarray] = field(default_factory=list)  # … of them, the ectopic beats
     rate_problem: str | None = None
     refused: str | None = None  # the reader's reason for the first chunk it refused (flat, all-NaN or unreadable)
 
@@ -327,6 +331,8 @@ def _run_chunks(plan: _Plan, source: Path | Record, *, model, config: PipelineCo
                 cols[name][at] = evidence.features[name].to_numpy(float)
             beats = np.asarray(evidence.beats_s, float)  # the clock of the windows' start_s
             out.beats.append(beats[(beats >= lo) & (beats < hi)])
+            ectopic = np.asarray(evidence.ectopic_s, float)
+            out.ectopic.append(ectopic[(ectopic >= lo) & (ectopic < hi)])
     return out
 
 
@@ -362,7 +368,8 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
     return Analysis(record_id=plan.record_id, source=plan.where, fs=plan.fs, lead=plan.leads[plan.lead_index], duration_s=plan.duration_s,
                     harmonize=plan.harmonize, windows=windows, predictions=decided, problems=tuple(problems), suspect_fs=bool(got.rate_problem),
                     label=label, rhythms=tuple(rhythms), decided_by=str(decided.decided_by), seconds=time.perf_counter() - started,
-                    beats_s=np.unique(np.concatenate(got.beats)) if got.beats else None)
+                    beats_s=np.unique(np.concatenate(got.beats)) if got.beats else None,
+                    ectopic_s=np.unique(np.concatenate(got.ectopic)) if got.ectopic else None)
 
 
 def _concat(parts: list[Predictions]) -> Predictions:

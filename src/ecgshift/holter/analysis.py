@@ -140,6 +140,7 @@ class HolterResult:
     af_threshold: float = 0.9  # windows ≥ this annotated AF fraction are AF windows in the evaluation
     decision: str = "network"  # the rule that made ``is_af``: 'fusion' (RhythmFusion) or 'network' (p(AF) ≥ 0.5 + RR overrides)
     beats_s: np.ndarray | None = None  # R-peak times found for the rhythm evidence (None without it)
+    ectopic_s: np.ndarray | None = None  # … of them, the ectopic beats
     af: AFTime | None = None  # AF time, burden interval, runs, episodes, verdict and class (ecgshift.rhythm.burden.af_time)
 
     @property
@@ -209,6 +210,7 @@ def analyse_holter(path: str | Path, *, model, config: HolterConfig = HolterConf
         review_threshold=float(model.referral.entropy), reference_episodes=reference_episodes, evaluation=None,
         problems=analysis.problems + ((reference_problem,) if reference_problem else ()),
         config=config, model=model.source, seconds=0.0, af_threshold=model.harmonize.af_threshold, beats_s=analysis.beats_s,
+        ectopic_s=analysis.ectopic_s,
     )
     result = redecide(result, fusion=_resolve_fusion(fusion, config))
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
@@ -239,7 +241,7 @@ def redecide(result: HolterResult, *, fusion: RhythmFusion | None) -> HolterResu
     fused = np.where(decided["decided_by"].to_numpy() == "network+rhythm", decided["p_af_decided"].to_numpy(float), np.nan)
     w["is_af"], w["p_af_fused"], w["decided_by"] = is_af, fused, decided["decided_by"]
     p_episode = np.where(np.isnan(fused), np.nan_to_num(w["p_af"].to_numpy(float)), fused)
-    af = windows_af_time(w.assign(p_af_decided=p_episode), beats_s=result.beats_s, max_gap_s=result.config.max_gap_s,
+    af = windows_af_time(w.assign(p_af_decided=p_episode), beats_s=result.beats_s, ectopic_s=result.ectopic_s, max_gap_s=result.config.max_gap_s,
                          min_duration_s=result.config.min_duration_s)
     episodes = [_with_means(e, starts, ends, is_af, p_episode, np.nan_to_num(w["entropy"].to_numpy(float))) for e in af.episodes]
     w["in_episode"] = ok & (covered_fraction(episodes, starts, ends) > 0.5)

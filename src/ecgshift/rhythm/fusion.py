@@ -77,10 +77,12 @@ def _per_window(seg_start: np.ndarray, seg_end: np.ndarray, values: np.ndarray, 
 
 @dataclass(frozen=True, eq=False)
 class RhythmEvidence:
-    """Rhythm evidence of a stretch of signal: :data:`RHYTHM_FEATURES` per window, and the R-peak times (s) found."""
+    """Rhythm evidence of a stretch of signal: :data:`RHYTHM_FEATURES` per window, the R-peak times (s) found, and
+    those of them labelled ectopic (:func:`label_ectopic`)."""
 
     features: pd.DataFrame
     beats_s: np.ndarray
+    ectopic_s: np.ndarray
 
 
 def window_rhythm_features(signal_1d: np.ndarray, fs: float, starts: np.ndarray, *, window_s: float,
@@ -106,7 +108,7 @@ def rhythm_evidence(signal_1d: np.ndarray, fs: float, starts: np.ndarray, *, win
     first, last = np.searchsorted(t, starts), np.searchsorted(t, starts + window_s)  # beats [first, last) in each window
     out["n_beats"] = last - first
     if peaks.size < 3:
-        return RhythmEvidence(out, t)
+        return RhythmEvidence(out, t, t[:0])
     symbols = label_ectopic(x, peaks, fs)
     ectopic = np.cumsum(np.concatenate([[0], symbols == "V"]))
     out["ectopic_fraction"] = np.where(last > first, (ectopic[last] - ectopic[first]) / np.maximum(last - first, 1), np.nan)
@@ -119,7 +121,7 @@ def rhythm_evidence(signal_1d: np.ndarray, fs: float, starts: np.ndarray, *, win
         names = [f"{prefix}_{n}" for n in FEATURE_NAMES] + (["rr_p_af"] if prefix == "rr" else [])
         out[names] = _per_window(feats.start_s + signal_start_s, feats.end_s + signal_start_s, values,
                                  feats.analysable.astype(float), starts, window_s)
-    return RhythmEvidence(out, t)
+    return RhythmEvidence(out, t, t[symbols == "V"])
 
 
 def _design(p_af: np.ndarray, features: pd.DataFrame) -> np.ndarray:
