@@ -32,6 +32,7 @@ from ecgshift.preprocess import HarmonizeConfig, choose_lead
 from ecgshift.quality import QualityConfig, describe_excluded, excluded_note, window_quality
 from ecgshift.record import Record, RhythmInterval
 from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmEvidence, RhythmFusion, rhythm_evidence
+from ecgshift.threads import torch_threads
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import ChunkFailure, read_span, stream_chunks
 
@@ -85,7 +86,8 @@ class PipelineConfig:
     ``ecgshift holter`` needs for time accounting). ``rhythm``: rhythm evidence for recordings of at least
     ``rhythm_min_s``. ``quality``: the gate (None: :func:`prediction_quality` of the recording's duration).
     ``channel``: read only this channel of a file (:func:`ecgshift.io.read`'s override; else every ECG channel, by
-    the rule of :mod:`ecgshift.io.channels`, and the model's lead among them).
+    the rule of :mod:`ecgshift.io.channels`, and the model's lead among them). ``threads``: torch threads while the
+    recording is analysed (None: :func:`ecgshift.threads.default_torch_threads` — the cores minus one for the rhythm thread).
     """
 
     mc: int = 20
@@ -99,12 +101,15 @@ class PipelineConfig:
     rpeak_method: str = "neurokit"
     quality: QualityConfig | None = None
     channel: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.mc, bool) or not isinstance(self.mc, (int, np.integer)) or self.mc < 1:
             raise ValueError(f"mc (MC Dropout passes) must be a whole number ≥ 1, not {self.mc!r}")
         if self.mc_scope not in MC_SCOPES:
             raise ValueError(f"mc_scope must be one of {', '.join(MC_SCOPES)}, not {self.mc_scope!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) != self.threads or self.threads < 1):
+            raise ValueError(f"threads must be a whole number ≥ 1, not {self.threads!r}")
         if not self.chunk_s > 0 or not self.margin_s >= 0:
             raise ValueError("chunk_s must be positive and margin_s not negative")
 
@@ -331,6 +336,9 @@ def _run_chunks(plan: _Plan, source: Path | Record, *, model, config: PipelineCo
                 cols[name][at] = evidence.features[name].to_numpy(float)
             beats = np.asarray(evidence.beats_s, float)  # the clock of the windows' start_s
             out.beats.append(beats[(beats >= lo) & (beats < hi)])
+            if out.beats[-1].size < 3:
+                out.problems.append(f"{lo - plan.offset_s:g}-{hi - plan.offset_s:g} s: no beats detected (no rhythm evidence; "
+                                    "its windows count as undecided in the burden)")
             ectopic = np.asarray(evidence.ectopic_s, float)
             out.ectopic.append(ectopic[(ectopic >= lo) & (ectopic < hi)])
     return out
@@ -348,7 +356,8 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
     source = source if isinstance(source, Record) else Path(source)
     plan = _plan(source, model=model, config=config, fs=fs)
     label, rhythms, notes = _open(source, fs=fs, window_s=min(plan.duration_s, plan.harmonize.window_s), meta=plan.meta, channel=config.channel)
-    got = _run_chunks(plan, source, model=model, config=config, fs=fs, on_chunk=on_chunk)
+    with torch_threads(config.threads, rhythm=plan.use_rhythm):
+        got = _run_chunks(plan, source, model=model, config=config, fs=fs, on_chunk=on_chunk)
     cols, quality = got.cols, got.cols["quality"]
     if not np.any(quality == "ok"):
         raise BadInputError(plan.where, f"no analysable window ({describe_excluded(quality.astype(str))})"

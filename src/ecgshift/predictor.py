@@ -130,7 +130,7 @@ class EcgShiftModel:
         return np.full(len(passes.logits), np.nan)
 
     def predict(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, mc_scope: str = "head",
-                rhythm: bool = True) -> Predictions:
+                rhythm: bool = True, threads: int | None = None) -> Predictions:
         """Window-level predictions of a Record, or of an array (leads × samples, mV) sampled at ``fs`` Hz, through
         :func:`ecgshift.pipeline.analyse` — as ``ecgshift predict`` runs it.
 
@@ -138,17 +138,18 @@ class EcgShiftModel:
         are not predicted (``start_s`` tells which were; a warning counts the rest); a recording with none left raises
         :class:`BadInputError`. Recordings of 5 min or more are decided by the shipped rhythm fusion (``rhythm=False``:
         by the network alone). A sampling rate that looks wrong (:mod:`ecgshift.plausibility`) gives a warning and
-        refers every window; it is checked unless the record was read from a file whose header stores it."""
-        return self.analyse(record_or_array, fs=fs, mc=mc, mc_scope=mc_scope, rhythm=rhythm).predictions
+        refers every window; it is checked unless the record was read from a file whose header stores it. ``threads``:
+        torch threads meanwhile (None: :func:`ecgshift.threads.default_torch_threads`)."""
+        return self.analyse(record_or_array, fs=fs, mc=mc, mc_scope=mc_scope, rhythm=rhythm, threads=threads).predictions
 
     def analyse(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, mc_scope: str = "head",
-                rhythm: bool = True):
+                rhythm: bool = True, threads: int | None = None):
         """The whole :class:`ecgshift.pipeline.Analysis` of :meth:`predict` (every window, its quality, the decision rule)."""
         from ecgshift.rhythm.fusion import default_fusion
 
         record = self._as_record(record_or_array, fs)
         try:
-            config = PipelineConfig(mc=mc, mc_scope=mc_scope, rhythm=rhythm)
+            config = PipelineConfig(mc=mc, mc_scope=mc_scope, rhythm=rhythm, threads=threads)
         except ValueError as exc:
             raise BadInputError(None, str(exc)) from None
         result = analyse(record, model=self, config=config, fusion=default_fusion() if rhythm else None)

@@ -56,6 +56,7 @@ def holter_command(
     executor: str = typer.Option("local", "--executor", help="local or ray"),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch threads (default: the cores this process may use minus one for the rhythm-evidence thread, at least 1)."),
 ) -> int:
     """Holter analysis: AF episodes, burden (overall and per hour), unanalysable time by reason, review windows."""
     from ecgshift.batch import collect_inputs
@@ -67,7 +68,8 @@ def holter_command(
     if executor not in EXECUTORS:
         raise EcgShiftError(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     try:
-        config = HolterConfig(mc=mc, mc_scope="full" if full_mc else "head", decision="fusion" if fusion else "network", channel=channel)
+        config = HolterConfig(mc=mc, mc_scope="full" if full_mc else "head", decision="fusion" if fusion else "network", channel=channel,
+                              threads=threads)
     except ValueError as exc:
         raise EcgShiftError(f"--mc {mc}: {exc}") from None
     inputs = collect_inputs(records)

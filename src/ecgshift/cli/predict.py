@@ -107,13 +107,14 @@ def predict_command(
     rhythm: bool = typer.Option(True, "--rhythm/--no-rhythm", help="Decide recordings of 5 min or more (Holter-like) by the network fused with rhythm evidence, as `ecgshift holter` does."),
     out: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV to write."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch threads (default: the cores this process may use minus one for the rhythm-evidence thread, at least 1)."),
 ) -> int:
     """Predict AF vs SR with uncertainty, predicted modality and shift score for each recording."""
     from ecgshift.batch import collect_inputs, predict_paths
     from ecgshift.predictor import load_model
     from ecgshift.rhythm.fusion import default_fusion
 
-    config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm, channel=channel)
+    config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm, channel=channel, threads=threads)
     check_output_file(out)
     model = load_model(model_dir)
     inputs = collect_inputs(paths)
@@ -127,12 +128,12 @@ def predict_command(
     return exit_code(frame.drop_duplicates("path").status)
 
 
-def pipeline_options(*, mc: int, full_mc: bool, rhythm: bool = True, channel: str | None = None):
+def pipeline_options(*, mc: int, full_mc: bool, rhythm: bool = True, channel: str | None = None, threads: int | None = None):
     """The :class:`~ecgshift.pipeline.PipelineConfig` of the command-line options, or a one-line usage error."""
     from ecgshift.pipeline import PipelineConfig
 
     try:
-        return PipelineConfig(mc=mc, mc_scope="full" if full_mc else "head", rhythm=rhythm, channel=channel)
+        return PipelineConfig(mc=mc, mc_scope="full" if full_mc else "head", rhythm=rhythm, channel=channel, threads=threads)
     except ValueError as exc:
         raise EcgShiftError(f"--mc {mc}: {exc}") from None
 

@@ -83,6 +83,7 @@ class HolterConfig:
     decision: str = "fusion"
     rr_overrides: bool = True
     channel: str | None = None  # read only this channel (see ecgshift.io.read)
+    threads: int | None = None  # torch threads (None: ecgshift.threads.default_torch_threads)
 
     def __post_init__(self) -> None:
         if self.decision not in ("fusion", "network"):
@@ -93,7 +94,7 @@ class HolterConfig:
         """The pipeline run for this analysis: non-overlapping windows (their durations add up)."""
         return PipelineConfig(mc=self.mc, mc_scope=self.mc_scope, chunk_s=self.chunk_s, margin_s=self.margin_s, overlap=False,
                               rhythm=self.rhythm, rhythm_context_s=self.rr_context_s, rpeak_method=self.rpeak_method, quality=self.quality,
-                              channel=self.channel)
+                              channel=self.channel, threads=self.threads)
 
 
 @dataclass(frozen=True)

@@ -291,10 +291,13 @@ def af_time(start_s, end_s, is_af, analysable, *, undecided=None, p_af=None, bea
 
 def windows_af_time(windows, *, beats_s=None, ectopic_s=None, max_gap_s: float = 10.0, min_duration_s: float = 30.0) -> AFTime:
     """:func:`af_time` of a decided per-window table (columns ``start_s``, ``end_s``, ``quality``, ``is_af``,
-    ``review``, ``refer``, ``p_af_decided``: :func:`ecgshift.pipeline.decide`'s) — the one computation behind the
+    ``review``, ``refer``, ``p_af_decided``: :func:`ecgshift.pipeline.decide`'s; a window whose rhythm evidence found no
+    beat counts as undecided too) — the one computation behind the
     figures of ``ecgshift holter``, ``ecgshift predict`` and :meth:`EcgShiftModel.summarize`."""
     ok = windows["quality"].to_numpy() == "ok"
     undecided = windows["review"].to_numpy(bool) | (windows["refer"].to_numpy(bool) if "refer" in windows else False)
+    if "n_beats" in windows and "rhythm_evidence" in windows:  # rhythm evidence looked and found no beat: not sinus by default
+        undecided = undecided | (windows["rhythm_evidence"].to_numpy(bool) & (windows["n_beats"].to_numpy(float) == 0))
     return af_time(windows["start_s"].to_numpy(float), windows["end_s"].to_numpy(float), windows["is_af"].to_numpy(bool), ok,
                    undecided=ok & undecided, p_af=windows["p_af_decided"].to_numpy(float), beats_s=beats_s, ectopic_s=ectopic_s,
                    max_gap_s=max_gap_s, min_duration_s=min_duration_s)
