@@ -277,3 +277,23 @@ def test_an_excerpt_without_beats_is_not_counted_as_sinus(model, tmp_path: Path)
         assert row.status.startswith("rejected:") and "\n" not in row.status
     predicted = batch.predict_paths(model, [header], config=PipelineConfig(mc=2), fusion=_fusion()).iloc[0]
     assert predicted.status.startswith("rejected:") or predicted.label != "SR"
+
+
+@needs_model
+def test_a_chunk_where_no_beat_is_found_is_said_and_its_time_is_undecided(model, monkeypatch) -> None:
+    from ecgshift import pipeline
+    from ecgshift.rhythm.fusion import RhythmEvidence
+
+    real = pipeline.rhythm_evidence
+
+    def no_beats(signal, fs, starts, **kwargs) -> RhythmEvidence:
+        features = real(signal, fs, starts, **kwargs).features.assign(n_beats=0)
+        for column in features.columns.drop("n_beats"):
+            features[column] = np.nan
+        return RhythmEvidence(features, np.zeros(0), np.zeros(0))
+
+    monkeypatch.setattr(pipeline, "rhythm_evidence", no_beats)
+    result = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(mc=2))
+    assert any("no beats detected" in p for p in result.problems)
+    assert result.af.undecided_s == result.af.analysable_s and not result.af.determinable
+    assert result.af.burden_text.startswith("burden not determinable: 100 %")
