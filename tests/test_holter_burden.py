@@ -210,7 +210,7 @@ def test_holter_outputs_carry_af_time_interval_runs_class_and_windows_csv(model,
     assert tuple(windows.columns) == WINDOWS_CSV_COLUMNS and len(windows) == len(result.windows)
     assert set(windows.reference.dropna()) <= {"AF", "non-AF", "mixed"} and set(windows.decided_by.dropna()) == {"network+rhythm"}
     page = files["timeline"].read_text()
-    assert "AF burden (AF time / analysable time)" in page and "AF runs shorter than 30 s" in page and "record class" in page
+    assert f"AF burden: {result.af.burden_text}" in page and "AF burden (AF time / analysable time)" in page and "AF runs shorter than 30 s" in page and "record class" in page
 
 
 # --- bad input --------------------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def _show(frame, out: Path) -> None:
     from ecgshift.status import DONE, ERROR, REJECTED, status_kind
 
     table = Table(title=f"ecgshift holter → {out}")
-    columns = [c for c in ("record", "status", "duration_s", "analysed_s", "burden_pct", "n_episodes", "n_review_windows",
+    columns = [c for c in ("record", "status", "duration_s", "analysed_s", "burden_text", "n_episodes", "n_short_af_runs", "record_class",
+                           "n_review_windows",
                            "ref_episode_sensitivity", "ref_episode_ppv", "ref_burden_error_pct") if c in frame]
     for column in columns:
         table.add_column(column)

@@ -271,7 +271,16 @@ def _cell(value) -> str:
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1250px}
 table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px;text-align:right}
-th{background:#f2f2f2}img{max-width:100%}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}.note{color:#555;font-size:13px}"""
+th{background:#f2f2f2}img{max-width:100%}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}.note{color:#555;font-size:13px}.headline{font-size:16px}"""
+
+
+def _headline(result: HolterResult) -> str:
+    """One line above the figures: the burden as it may be read (figure and interval, or why there is none), verdict, class."""
+    af = result.af
+    if af is None:
+        return ""
+    return (f"<p class='headline'><b>AF burden: {html.escape(af.burden_text)}</b> · {html.escape(af.verdict)} · "
+            f"{html.escape(af.record_class)} · {len(af.episodes)} episodes ≥ 30 s, {len(af.short_runs)} shorter AF runs</p>")
 
 
 def _burden_rows(result: HolterResult) -> list[tuple[str, str]]:
@@ -306,7 +315,7 @@ def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
     ], columns=["", "value"])
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Holter AF timeline: {html.escape(result.record_id)}</title>",
              f"<style>{_STYLE}</style></head><body><h1>Holter AF timeline: {html.escape(result.record_id)}</h1>",
-             f"<p class='note'>{html.escape(result.path)}. Research tool, not a medical device.</p>", figures,
+             f"<p class='note'>{html.escape(result.path)}. Research tool, not a medical device.</p>", _headline(result), figures,
              "<h2>Summary</h2>", _table(summary)]
     if "reference" in s:
         parts += ["<h2>Against the reference annotations</h2>", _table(pd.DataFrame(list(s["reference"].items()), columns=["measure", "value"]))]
