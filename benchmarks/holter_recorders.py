@@ -123,13 +123,18 @@ def report(frame: pd.DataFrame) -> None:
         se = part.af_windows_hit.sum() / max(part.af_windows.sum(), 1)
         sp = 1 - part.non_af_windows_false.sum() / max(part.non_af_windows.sum(), 1)
         hours = part.analysable_s.sum() / 3600
-        cls = [CLASS_SCORE[RECORD_CLASSES.index(t), RECORD_CLASSES.index(p)] for t, p in zip(part.ref_class, part["class"])]
+        # an undetermined class is wrong for the accuracy, and scored as a non-AF call in CPSC's matrix
+        cls = [CLASS_SCORE[RECORD_CLASSES.index(t), RECORD_CLASSES.index(p if p in RECORD_CLASSES else RECORD_CLASSES[0])]
+               for t, p in zip(part.ref_class, part["class"])]
+        decided = part["class"] != "undetermined"
         print(f"\n== {set_name} / {split}: {len(part)} records, {hours:.1f} h analysable")
         print(f"  burden MAE {err.mean():.2f} points (median {err.median():.2f}, max {err.max():.2f}); window edges {err_edges.mean():.2f}; "
               f"previous release (episode time) {err_prev.mean():.2f}")
         print(f"  window Se {se:.3f} ({part.af_windows.sum()} AF windows) Sp {sp:.3f} ({part.non_af_windows.sum()} non-AF windows), "
               f"balanced {0.5 * (se + sp) if part.af_windows.sum() and part.non_af_windows.sum() else float('nan'):.3f}")
-        print(f"  record class accuracy {np.mean(part.ref_class == part['class']):.3f}, CPSC class score {np.mean(cls):.3f}; "
+        print(f"  record class accuracy {np.mean(part.ref_class == part['class']):.3f} (undetermined counted wrong; "
+              f"{np.mean(part.ref_class[decided] == part['class'][decided]) if decided.any() else float('nan'):.3f} on the "
+              f"{int(decided.sum())} records with a class), CPSC class score {np.mean(cls):.3f}; "
               f"confusion (ref → detected): {part.groupby(['ref_class', 'class']).size().to_dict()}")
         if part.ref_af_time_s.sum() > 0:
             print(f"  AF time detected {100 * (part.af_time_s - part.false_af_time_s).sum() / part.ref_af_time_s.sum():.2f} % of reference AF time; "

@@ -22,7 +22,7 @@ Conventions (documented once, used everywhere):
 * **Episodes** — AF runs merged across ≤ ``max_gap_s`` (10 s) and kept when ≥ ``min_duration_s`` (30 s, the ESC/HRS
   clinical definition); merged runs shorter than that are **short AF runs** (count and total time reported).
 * **Verdict** — a recording is ``AF`` when it holds an AF episode, else ``non-AF`` (``undetermined`` when the burden
-  is not determinable and there is no episode).
+  is not determinable and there is no episode: its class is ``undetermined`` too, not ``non-AF``).
 * **Record class** (as CPSC 2021 defines it): ``persistent AF`` when AF covers the analysable recording, i.e. less
   than ``min_duration_s`` of analysable time lies outside episodes; ``paroxysmal AF`` with at least one episode
   otherwise; ``non-AF`` without one. The reference class (:func:`reference_class`) follows the annotations: any
@@ -38,7 +38,7 @@ import numpy as np
 
 from ecgshift.rhythm.episodes import Episode, episodes_from_windows
 
-__all__ = ["AFTime", "RECORD_CLASSES", "UNDETERMINED_ABOVE", "af_time", "windows_af_time", "refine_edge", "reference_class",
+__all__ = ["AFTime", "RECORD_CLASSES", "UNDETERMINED", "UNDETERMINED_ABOVE", "af_time", "windows_af_time", "refine_edge", "reference_class",
            "record_class", "endpoint_scores", "EndpointScores", "CLASS_SCORE"]
 
 #: Above this share of analysable time undecided (review or referred windows), the burden is "not determinable"
@@ -46,6 +46,8 @@ __all__ = ["AFTime", "RECORD_CLASSES", "UNDETERMINED_ABOVE", "af_time", "windows
 UNDETERMINED_ABOVE = 0.5
 #: Record classes, in the order of CPSC 2021's score matrix rows/columns (non-AF, persistent, paroxysmal).
 RECORD_CLASSES = ("non-AF", "persistent AF", "paroxysmal AF")
+#: The verdict and class of a recording without an AF episode whose burden is not determinable.
+UNDETERMINED = "undetermined"
 #: CPSC 2021 record-class score matrix ``CLASS_SCORE[true][predicted]`` in the order of :data:`RECORD_CLASSES`.
 CLASS_SCORE = np.array([[1.0, -1.0, -0.5], [-2.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])
 # Edge refinement, chosen on LTAFDB (development data, reference beats; windows decided from the reference by the
@@ -119,6 +121,8 @@ class AFTime:
 
     @property
     def record_class(self) -> str:
+        if self.verdict == "undetermined":
+            return UNDETERMINED
         return record_class(self.episodes, analysable_s=self.analysable_s, episode_analysable_s=self.episode_analysable_s,
                             min_duration_s=self.min_duration_s)
 
