@@ -85,6 +85,11 @@ def analyse_set(set_name: str, folder: Path, model, *, limit: int | None = None)
         ref_af, ref_non = ok & (ref_frac >= 0.9), ok & (ref_frac <= 0.1)
         af = result.af
         em = episode_metrics(result.episodes, reference, total_s=analysable, min_reference_s=0.0)
+        # the two conventions of the issue: epicmp -i 30 -f 0 (reference episodes ≥ 30 s, from the start) and the
+        # standard EC57 comparison (every reference episode, from 5 min on)
+        em30 = episode_metrics(result.episodes, reference, total_s=analysable, min_reference_s=30.0)
+        late = lambda eps: [type(e)(max(e.start_s, 300.0), e.end_s) for e in eps if e.end_s > 300.0]  # noqa: E731
+        em5 = episode_metrics(late(result.episodes), late(reference), total_s=max(analysable - 300.0, 0.0), min_reference_s=0.0)
         ep = endpoint_scores(result.episodes, reference, beats_s=ref_beats) if reference else None
         rows.append({
             "set": set_name, "record": header.stem, "split": split.get(header.stem, set_name), "duration_s": result.duration_s,
@@ -101,6 +106,9 @@ def analyse_set(set_name: str, folder: Path, model, *, limit: int | None = None)
             "verdict": af.verdict,
             "af_windows": int(ref_af.sum()), "af_windows_hit": int((is_af & ref_af).sum()),
             "non_af_windows": int(ref_non.sum()), "non_af_windows_false": int((is_af & ref_non).sum()),
+            "ep30_ref": em30.n_reference, "ep30_ref_hit": em30.n_reference_detected, "ep30_det": em30.n_detected,
+            "ep30_det_true": em30.n_detected_true, "ec57_ref": em5.n_reference, "ec57_ref_hit": em5.n_reference_detected,
+            "ec57_det": em5.n_detected, "ec57_det_true": em5.n_detected_true,
             "endpoint_score": np.nan if ep is None else ep.score,
             "onset_credit": np.nan if ep is None else ep.onset_credit, "offset_credit": np.nan if ep is None else ep.offset_credit,
             "onset_err_beats": np.nan if ep is None or not ep.onset_error_beats else float(np.nanmedian(ep.onset_error_beats)),
@@ -140,6 +148,12 @@ def report(frame: pd.DataFrame) -> None:
             print(f"  AF time detected {100 * (part.af_time_s - part.false_af_time_s).sum() / part.ref_af_time_s.sum():.2f} % of reference AF time; "
                   f"endpoint score (CPSC U_e) mean {part.endpoint_score.mean():.3f} (window edges {part.coarse_endpoint_score.mean():.3f}); "
                   f"median onset/offset error {part.onset_err_beats.median():.1f} / {part.offset_err_beats.median():.1f} beats")
+        if "ep30_ref" in part and part.ep30_ref.sum() + part.ep30_det.sum() > 0:
+            ratio = lambda a, b: f"{part[a].sum() / part[b].sum():.3f}" if part[b].sum() else "n/a"  # noqa: E731
+            print(f"  episodes (gross): epicmp -i 30 -f 0 convention Se {ratio('ep30_ref_hit', 'ep30_ref')} "
+                  f"({int(part.ep30_ref.sum())} reference ≥ 30 s) PPV {ratio('ep30_det_true', 'ep30_det')}; standard EC57 "
+                  f"(every reference episode, from 5 min) Se {ratio('ec57_ref_hit', 'ec57_ref')} ({int(part.ec57_ref.sum())}) "
+                  f"PPV {ratio('ec57_det_true', 'ec57_det')}")
         print(f"  false AF time {100 * part.false_af_time_s.sum() / part.analysable_s.sum():.3f} % of analysable time; "
               f"false AF episodes {int(part.false_episodes.sum())} = {part.false_episodes.sum() * 24 / max(hours, 1e-9):.2f} per 24 h; "
               f"not determinable {int((~part.determinable.astype(bool)).sum())}")
