@@ -54,6 +54,11 @@ def _reference(set_name: str, folder: Path, record: str, duration_s: float):
     return ([Episode(0.0, duration_s)] if af_s >= duration_s - 1e-6 else [] if af_s == 0 else None), beats.time_s
 
 
+def _from_5_min(episodes: list) -> list:
+    """Episodes clipped to start at 5 min (the standard EC57 comparison skips the first 5 min)."""
+    return [type(e)(max(e.start_s, 300.0), e.end_s) for e in episodes if e.end_s > 300.0]
+
+
 def analyse_set(set_name: str, folder: Path, model, *, limit: int | None = None) -> pd.DataFrame:
     from ecgshift.holter import HolterConfig, analyse_holter, redecide
     from ecgshift.rhythm.burden import endpoint_scores, reference_class
@@ -88,8 +93,7 @@ def analyse_set(set_name: str, folder: Path, model, *, limit: int | None = None)
         # the two conventions of the issue: epicmp -i 30 -f 0 (reference episodes ≥ 30 s, from the start) and the
         # standard EC57 comparison (every reference episode, from 5 min on)
         em30 = episode_metrics(result.episodes, reference, total_s=analysable, min_reference_s=30.0)
-        late = lambda eps: [type(e)(max(e.start_s, 300.0), e.end_s) for e in eps if e.end_s > 300.0]  # noqa: E731
-        em5 = episode_metrics(late(result.episodes), late(reference), total_s=max(analysable - 300.0, 0.0), min_reference_s=0.0)
+        em5 = episode_metrics(_from_5_min(result.episodes), _from_5_min(reference), total_s=max(analysable - 300.0, 0.0), min_reference_s=0.0)
         ep = endpoint_scores(result.episodes, reference, beats_s=ref_beats) if reference else None
         rows.append({
             "set": set_name, "record": header.stem, "split": split.get(header.stem, set_name), "duration_s": result.duration_s,
@@ -149,7 +153,9 @@ def report(frame: pd.DataFrame) -> None:
                   f"endpoint score (CPSC U_e) mean {part.endpoint_score.mean():.3f} (window edges {part.coarse_endpoint_score.mean():.3f}); "
                   f"median onset/offset error {part.onset_err_beats.median():.1f} / {part.offset_err_beats.median():.1f} beats")
         if "ep30_ref" in part and part.ep30_ref.sum() + part.ep30_det.sum() > 0:
-            ratio = lambda a, b: f"{part[a].sum() / part[b].sum():.3f}" if part[b].sum() else "n/a"  # noqa: E731
+            def ratio(a: str, b: str, part: pd.DataFrame = part) -> str:
+                return f"{part[a].sum() / part[b].sum():.3f}" if part[b].sum() else "n/a"
+
             print(f"  episodes (gross): epicmp -i 30 -f 0 convention Se {ratio('ep30_ref_hit', 'ep30_ref')} "
                   f"({int(part.ep30_ref.sum())} reference ≥ 30 s) PPV {ratio('ep30_det_true', 'ep30_det')}; standard EC57 "
                   f"(every reference episode, from 5 min) Se {ratio('ec57_ref_hit', 'ec57_ref')} ({int(part.ec57_ref.sum())}) "

@@ -4,7 +4,6 @@ and class, CPSC 2021 endpoint scores, the same figures from ``predict`` and ``ho
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ def _grid(n: int, window_s: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
 def _beats(segments: list[tuple[float, float, bool]], seed: int = 0) -> np.ndarray:
     """R-peak times: regular (0.8 s ± 1 %) in sinus stretches, 0.4-1.1 s uniform in AF ones."""
     rng, t, out = np.random.default_rng(seed), 0.0, [0.0]
-    for lo, hi, af in segments:
+    for _lo, hi, af in segments:
         while t < hi:
             t += rng.uniform(0.4, 1.1) if af else 0.8 + rng.normal(0, 0.008)
             out.append(t)
@@ -88,7 +87,7 @@ def test_run_edges_move_to_the_beat_where_the_rhythm_turns_irregular() -> None:
     assert (coarse.runs[0].start_s, coarse.runs[0].end_s) == (100.0, 190.0) and not coarse.beat_resolved
     onset, offset = fine.runs[0].start_s, fine.runs[0].end_s
     assert fine.beat_resolved and onset in beats and offset in beats
-    beat_index = lambda t: int(np.searchsorted(beats, t))  # noqa: E731
+    beat_index = lambda t: int(np.searchsorted(beats, t))
     assert abs(beat_index(onset) - beat_index(103.0)) <= 2 and abs(beat_index(offset) - beat_index(187.0)) <= 2
     assert abs(fine.burden_pct - 100 * 84 / 300) < abs(coarse.burden_pct - 100 * 84 / 300)
 
