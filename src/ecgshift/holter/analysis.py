@@ -23,8 +23,9 @@ in a background thread, over each chunk plus ``rr_context_s`` on each side. Shor
 beats for the rhythm features: their windows are decided by the network's p(AF) ≥ 0.5 (``decided_by`` says which
 rule decided each window). AF episodes merge AF
 windows across ≤ ``max_gap_s`` (10 s) and keep those ≥ ``min_duration_s`` (30 s, the ESC/HRS clinical
-definition of an AF episode), see :mod:`ecgshift.rhythm.episodes`. Burden = analysable time inside episodes /
-analysable time. A window is ``review`` when its predictive entropy exceeds the model's referral
+definition of an AF episode), see :mod:`ecgshift.rhythm.episodes`. Burden = AF time / analysable time, AF time
+resolved to beats where the rhythm evidence found R-peaks and independent of the episode rule, with an interval for
+the undecided windows (:mod:`ecgshift.rhythm.burden`; ``HolterResult.af``). A window is ``review`` when its predictive entropy exceeds the model's referral
 threshold (``config.json`` → ``referral.entropy``, the 90th percentile of validation entropy); its
 ``rr_call`` is the literature RR rule's call on it (AF, non-AF, or no call without enough beats).
 """
@@ -56,7 +57,7 @@ __all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "Q
 
 #: Per-window columns of :attr:`HolterResult.windows`.
 WINDOW_COLUMNS = ("start_s", "end_s", "quality", "p_af", "std", "entropy", "mutual_info", "shift_score", "p_af_fused",
-                  "review", "rr_call", "is_af", "decided_by", "in_episode", *RHYTHM_FEATURES)
+                  "review", "rr_call", "is_af", "decided_by", "in_episode", "af_fraction", *RHYTHM_FEATURES)
 #: Why a window is not analysed (plus ``tail``: the end of the recording shorter than one window).
 QUALITY_REASONS = (*SIGNAL_FAULTS, "noise", "unreadable")
 
@@ -118,7 +119,9 @@ class HolterResult:
     ``account.unanalysable_s['tail']``), columns :data:`WINDOW_COLUMNS` (+ ``ref_af_fraction`` with a
     reference); prediction columns are NaN where ``quality != 'ok'``; ``rr_call`` is '' for windows
     not under review. ``burden_per_hour``: :func:`ecgshift.rhythm.episodes.burden_per_hour` plus ``unanalysable_s``
-    (by window start). ``reference_episodes`` / ``evaluation``: None without a reference.
+    (by window start). ``reference_episodes`` / ``evaluation``: None without a reference. ``burden_pct``: AF time /
+    analysable time (``af``: its interval, AF runs, short runs, verdict and class; ``episodes``: the clinical list, from
+    the beat-resolved runs); ``windows.af_fraction``: each window's share in AF runs.
     """
 
     record_id: str
