@@ -54,6 +54,16 @@ def _reference(set_name: str, folder: Path, record: str, duration_s: float):
     return ([Episode(0.0, duration_s)] if af_s >= duration_s - 1e-6 else [] if af_s == 0 else None), beats.time_s
 
 
+def _outside(runs, reference) -> float:
+    """Time of the AF runs outside the reference AF episodes (s)."""
+    from ecgshift.rhythm.episodes import covered_fraction
+
+    if not runs:
+        return 0.0
+    starts, ends = np.array([r.start_s for r in runs]), np.array([r.end_s for r in runs])
+    return float(np.sum((ends - starts) * (1.0 - covered_fraction(reference, starts, ends))))
+
+
 def _from_5_min(episodes: list) -> list:
     """Episodes clipped to start at 5 min (the standard EC57 comparison skips the first 5 min)."""
     return [type(e)(max(e.start_s, 300.0), e.end_s) for e in episodes if e.end_s > 300.0]
@@ -102,8 +112,7 @@ def analyse_set(set_name: str, folder: Path, model, *, limit: int | None = None)
             "burden_high_pct": af.burden_high_pct, "determinable": af.determinable, "uncertain_pct": af.uncertain_pct,
             "burden_window_edges_pct": coarse.af.burden_pct, "burden_previous_pct": old_burden,
             "af_time_s": af.af_s, "ref_af_time_s": ref_burden * analysable / 100 if analysable else np.nan,
-            "false_af_time_s": float(sum(max(0.0, r.duration_s) for r in af.runs)) if not reference else
-            float(sum(r.duration_s for r in af.runs) - em.overlap_s),
+            "false_af_time_s": _outside(af.runs, reference),
             "n_episodes": len(af.episodes), "n_short_runs": len(af.short_runs), "n_ref_episodes": len(reference),
             "false_episodes": len(af.episodes) - sum(1 for e in af.episodes if covered_fraction(reference, [e.start_s], [e.end_s])[0] > 0),
             "ref_class": reference_class(reference, duration_s=result.duration_s), "class": af.record_class,
