@@ -14,6 +14,10 @@ Measured, each in a child process (so imports and the builder do not count):
 * ``analyse_holter`` on the 24 h, MC Dropout T=20 on the fast head-only path: wall time (model loaded
   before the clock starts), windows/s, where the time went (model, rhythm evidence, the rest:
   reading, filtering, quality gate), and the child's peak RSS (``ru_maxrss`` read in the child);
+* ``ecgshift holter`` itself on the 24 h, as users run it (a ``python -m ecgshift.cli holter`` subprocess, default
+  threads: :mod:`ecgshift.threads`), wall time and peak RSS; again while a CPU-bound process (a busy loop) competes
+  for a core (target: no more than 2× slower); and the cost of the beat-resolved AF time (``redecide`` with and
+  without the R-peaks, in the library child);
 * the full-network MC Dropout path (T=20 whole-network passes) is timed on the first
   ``--full-subset-h`` hours of the same recording (a second header naming the same ``.dat`` with
   fewer samples), next to the fast path on that same excerpt; the 24-h full-path time is
@@ -141,13 +145,38 @@ def child(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         result = analyse_holter(args.child_record, model=model, config=HolterConfig(mc=20, mc_scope="head" if fast else "full"), reference=reference)
         wall = time.perf_counter() - t0
+        from dataclasses import replace as _replace
+
+        from ecgshift.holter import redecide
+        from ecgshift.rhythm.fusion import default_fusion
+
+        t1 = time.perf_counter()
+        redecide(result, fusion=default_fusion())
+        t2 = time.perf_counter()
+        redecide(_replace(result, beats_s=None), fusion=default_fusion())
+        t3 = time.perf_counter()
         report[label] = {"wall_s": wall, "model_s": spent["model"], "rr_s": spent["rr"], "n_windows": len(result.windows),
+                         "redecide_beats_s": t2 - t1, "redecide_windows_s": t3 - t2,
                          "n_review": int(result.windows.review.sum()), "summary": summary_dict(result)}
         if reference:
             result.windows.to_csv(out / f"{label}_windows.csv", index=False)
             write_outputs(result, out / label)
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+
+
+def run_cli(record: Path, out: Path) -> dict:
+    """``ecgshift holter`` on ``record`` in a subprocess, as a user runs it: wall time and the child's peak RSS."""
+    cmd = [sys.executable, "-m", "ecgshift.cli", "holter", str(record), "--out", str(out), "--mc", "20", "--reference", "atr"]
+    load_before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"ecgshift holter failed ({proc.returncode}): {' '.join(cmd)}")
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "load_before": load_before}
 
 
 def run_child(args: argparse.Namespace, record: Path, out: Path, runs: list[str]) -> tuple[dict, float]:
@@ -259,6 +288,21 @@ def main() -> None:
           + ", ".join(f"{k} {v}" for k, v in s["rr_second_opinion"].items()))
     print(f"outputs: {folder / 'run24' / 'h24'} (episodes.csv, summary.json, timeline.html)"
           + ("" if args.keep else " — deleted at exit; use --keep DIR to keep them"))
+
+    print(f"  AF time per beat: redecide {h24['redecide_beats_s']:.2f} s with the R-peaks vs {h24['redecide_windows_s']:.2f} s at "
+          "window edges (the cost of the finer resolution; R-peaks were already detected for the rhythm evidence)")
+    cli = run_cli(header, folder / "cli24")
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        cli_busy = run_cli(header, folder / "cli24busy")
+    finally:
+        busy.kill()
+        busy.wait()
+    print(f"\n`ecgshift holter` on the 24 h as users run it (subprocess, default threads, MC T = 20): {cli['wall_s']:.1f} s wall, "
+          f"peak RSS {cli['peak_rss_mb']:.0f} MB (targets ≤ 20 s, ≤ 1.5 GB: {'met' if cli['wall_s'] <= 20 else 'NOT met'}, "
+          f"{'met' if cli['peak_rss_mb'] <= 1536 else 'NOT met'}); load average before {cli['load_before']:.2f}")
+    print(f"  with a CPU-bound busy loop beside it: {cli_busy['wall_s']:.1f} s = {cli_busy['wall_s'] / cli['wall_s']:.2f}× "
+          f"(target ≤ 2×: {'met' if cli_busy['wall_s'] <= 2 * cli['wall_s'] else 'NOT met'})")
 
     excerpt = excerpt_header(header, args.full_subset_h)
     sub, _ = run_child(args, excerpt, folder / "runsub", ["fast:fast:", "full:full:"])

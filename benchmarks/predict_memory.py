@@ -13,7 +13,6 @@ Mark 2001, PhysioNet, ODC-By 1.0).
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile

@@ -29,7 +29,7 @@ from ecgshift.errors import BadInputError, EcgShiftError
 from ecgshift.holter import QUALITY_REASONS, HolterConfig, analyse_holter
 from ecgshift.holter.report import write_outputs
 from ecgshift.predictor import EcgShiftModel, default_model_path, load_model
-from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion
+from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmEvidence, RhythmFusion
 
 AF_EXCERPT = SAMPLES / "hecg" / "mitdb219_330s.hea"  # 5 min of record 219 (330–630 s), annotated AF throughout
 SR_EXCERPT = SAMPLES / "hecg" / "mitdb116_0s.hea"  # 5 min of record 116, sinus rhythm
@@ -192,11 +192,11 @@ def test_review_windows_get_the_rr_detectors_second_opinion(model_dir: Path) -> 
     assert len(called) >= 20 and (called.rr_call == "AF").mean() > 0.5  # irregular RR: AF on record 221
 
 
-def _regular_rhythm(harm, starts, **kwargs) -> pd.DataFrame:
+def _regular_rhythm(harm, starts, **kwargs) -> RhythmEvidence:
     """Rhythm evidence of a perfectly regular sinus rhythm for every window (a stub for ``pipeline._rhythm_features``)."""
     f = pd.DataFrame({name: np.full(starts.size, 0.0) for name in RHYTHM_FEATURES})
-    return f.assign(rr_nrmssd=0.02, nn_nrmssd=0.02, rr_madsd_ratio=0.01, nn_madsd_ratio=0.01, rr_tpr=0.3, nn_tpr=0.3,
-                    rr_shannon_entropy=0.3, nn_shannon_entropy=0.3, n_beats=12, rr_p_af=0.1)
+    return RhythmEvidence(f.assign(rr_nrmssd=0.02, nn_nrmssd=0.02, rr_madsd_ratio=0.01, nn_madsd_ratio=0.01, rr_tpr=0.3, nn_tpr=0.3,
+                    rr_shannon_entropy=0.3, nn_shannon_entropy=0.3, n_beats=12, rr_p_af=0.1), np.zeros(0), np.zeros(0))
 
 
 def test_without_fusion_an_uncertain_af_call_is_withdrawn_when_the_rr_rule_says_non_af(model_dir: Path, monkeypatch) -> None:
@@ -262,7 +262,7 @@ def test_truncated_and_missing_signal_files_are_rejected_and_the_batch_goes_on(m
     assert summary.loc["good", "status"] == "done"
     assert summary.loc["truncated", "status"].startswith("rejected:") and "truncated" in summary.loc["truncated", "status"]
     assert summary.loc["missing", "status"].startswith("rejected:") and "missing" in summary.loc["missing", "status"]
-    assert {p.name for p in (out / "good").iterdir()} == {"episodes.csv", "summary.json", "timeline.html", "good.af", "good.hea"}
+    assert {p.name for p in (out / "good").iterdir()} == {"episodes.csv", "windows.csv", "summary.json", "timeline.html", "good.af", "good.hea"}
     assert not (out / "truncated").exists()
     assert "done 1 · rejected 2" in result.output
 
@@ -377,14 +377,14 @@ def test_predict_survives_a_crashing_rhythm_detector_with_the_chunks_evidence_mi
     from ecgshift import batch
     from ecgshift.rhythm.fusion import default_fusion
 
-    real = pipeline.window_rhythm_features
+    real = pipeline.rhythm_evidence
 
     def flaky(signal, fs, starts, **kwargs):
         if starts[0] >= 100.0 and starts[0] < 200.0:
             raise RuntimeError("simulated detector crash")
         return real(signal, fs, starts, **kwargs)
 
-    monkeypatch.setattr(pipeline, "window_rhythm_features", flaky)
+    monkeypatch.setattr(pipeline, "rhythm_evidence", flaky)
     pred = batch.predict_path(model, AF_EXCERPT, config=PipelineConfig(mc=2, chunk_s=100), fusion=default_fusion()).predictions
     assert pred.decided_by == "network+rhythm" and len(pred) == 30 and np.isfinite(pred.p_af).all()
 
@@ -393,14 +393,14 @@ def test_predict_reports_a_crashing_rhythm_detector_in_the_problems_column(model
     from ecgshift import batch
     from ecgshift.rhythm.fusion import default_fusion
 
-    real = pipeline.window_rhythm_features
+    real = pipeline.rhythm_evidence
 
     def flaky(signal, fs, starts, **kwargs):
         if 100.0 <= starts[0] < 200.0:
             raise RuntimeError("simulated detector crash")
         return real(signal, fs, starts, **kwargs)
 
-    monkeypatch.setattr(pipeline, "window_rhythm_features", flaky)
+    monkeypatch.setattr(pipeline, "rhythm_evidence", flaky)
     result = batch.predict_path(model, AF_EXCERPT, config=PipelineConfig(mc=2, chunk_s=100), fusion=default_fusion())
     assert result.problems == ("100-200 s: no rhythm evidence (RuntimeError: simulated detector crash)",)
     frame = batch.predict_paths(model, [AF_EXCERPT], config=PipelineConfig(mc=2), fusion=default_fusion())

@@ -26,8 +26,9 @@ from ecgshift.uncertainty import Predictions
 __all__ = ["collect_inputs", "predict_path", "predict_paths", "PathPrediction", "RECORD_COLUMNS", "RHYTHM_MIN_S", "RHYTHM_CONTEXT_S"]
 
 RECORD_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_share", "p_af", "label",
-                  "entropy", "mutual_info", "shift_score", "refer", "n_windows", "af_window_fraction", "decided_by", "p_af_network", "reference",
-                  "problems", "start_time")
+                  "label_rule", "entropy", "mutual_info", "shift_score", "refer", "n_windows", "af_window_fraction", "decided_by",
+                  "p_af_network", "af_burden_pct", "af_burden_low_pct", "af_burden_high_pct", "burden_text", "n_episodes",
+                  "longest_episode_s", "n_short_af_runs", "record_class", "reference", "problems", "start_time")
 
 
 def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -154,9 +155,12 @@ def predict_paths(
 
 
 def _record_row(model, result: PathPrediction, base: dict) -> dict:
-    s = model.summarize(result.predictions)
+    s = model.summarize(result.analysis)  # with the AF time figures; recordings ≥ RHYTHM_MIN_S labelled by their episodes
     return {**base, "status": DONE, "predicted_modality": s.modality, "modality_share": s.modality_share, "p_af": s.p_af,
-            "label": s.label, "entropy": s.entropy, "mutual_info": s.mutual_info, "shift_score": s.shift_score,
+            "label": s.label, "label_rule": s.label_rule, "af_burden_pct": s.af_burden_pct, "af_burden_low_pct": s.af_burden_low_pct,
+            "af_burden_high_pct": s.af_burden_high_pct, "burden_text": s.burden_text, "n_episodes": s.n_episodes,
+            "longest_episode_s": s.longest_episode_s, "n_short_af_runs": s.n_short_af_runs, "record_class": s.record_class,
+            "entropy": s.entropy, "mutual_info": s.mutual_info, "shift_score": s.shift_score,
             "refer": s.refer or result.suspect_fs, "n_windows": s.n_windows, "af_window_fraction": s.af_window_fraction,
             "decided_by": result.analysis.decided_by, "p_af_network": s.p_af_network, "reference": result.reference,
             "problems": join_problems(result.problems), "start_time": clock_text(result.analysis.start_time)}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -32,7 +32,8 @@ from ecgshift.plausibility import caller_rate_problem
 from ecgshift.preprocess import HarmonizeConfig, choose_lead
 from ecgshift.quality import QualityConfig, describe_excluded, excluded_note, window_quality
 from ecgshift.record import Record, RhythmInterval
-from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion, window_rhythm_features
+from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmEvidence, RhythmFusion, rhythm_evidence
+from ecgshift.threads import torch_threads
 from ecgshift.uncertainty import Predictions
 from ecgshift.windows import ChunkFailure, read_span, stream_chunks
 
@@ -86,7 +87,8 @@ class PipelineConfig:
     ``ecgshift holter`` needs for time accounting). ``rhythm``: rhythm evidence for recordings of at least
     ``rhythm_min_s``. ``quality``: the gate (None: :func:`prediction_quality` of the recording's duration).
     ``channel``: read only this channel of a file (:func:`ecgshift.io.read`'s override; else every ECG channel, by
-    the rule of :mod:`ecgshift.io.channels`, and the model's lead among them).
+    the rule of :mod:`ecgshift.io.channels`, and the model's lead among them). ``threads``: torch threads while the
+    recording is analysed (None: :func:`ecgshift.threads.default_torch_threads` — the cores minus one for the rhythm thread).
     """
 
     mc: int = 20
@@ -100,12 +102,15 @@ class PipelineConfig:
     rpeak_method: str = "neurokit"
     quality: QualityConfig | None = None
     channel: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.mc, bool) or not isinstance(self.mc, (int, np.integer)) or self.mc < 1:
             raise ValueError(f"mc (MC Dropout passes) must be a whole number ≥ 1, not {self.mc!r}")
         if self.mc_scope not in MC_SCOPES:
             raise ValueError(f"mc_scope must be one of {', '.join(MC_SCOPES)}, not {self.mc_scope!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) != self.threads or self.threads < 1):
+            raise ValueError(f"threads must be a whole number ≥ 1, not {self.threads!r}")
         if not self.chunk_s > 0 or not self.margin_s >= 0:
             raise ValueError("chunk_s must be positive and margin_s not negative")
 
@@ -130,7 +135,9 @@ class Analysis:
     fusion decided). ``problems``: what went wrong without stopping the recording. ``suspect_fs``: the caller's sampling
     rate looks wrong (:mod:`ecgshift.plausibility`): every window is referred. ``label`` / ``rhythms``: the recording's
     own record-level label and rhythm annotations, if it has them (the reference). ``start_time``: the clock time of
-    ``start_s`` 0 (:attr:`Record.start_time <ecgshift.record.Record.start_time>`), None when the file states none."""
+    ``start_s`` 0 (:attr:`Record.start_time <ecgshift.record.Record.start_time>`), None when the file states none.
+    ``beats_s``: the R-peak times found for the rhythm evidence (same clock as ``windows.start_s``; None for a recording
+    without rhythm evidence), ``ectopic_s`` those of them labelled ectopic."""
 
     record_id: str
     source: str
@@ -147,10 +154,20 @@ class Analysis:
     decided_by: str
     seconds: float
     start_time: datetime | None = None  # the clock time of the recording's first sample, when the file states it
+    beats_s: np.ndarray | None = None
+    ectopic_s: np.ndarray | None = None
 
     @property
     def quality(self) -> np.ndarray:
         return self.windows["quality"].to_numpy()
+
+    def af_time(self, *, max_gap_s: float = 10.0, min_duration_s: float = 30.0):
+        """AF time, burden interval, episodes, verdict and class of the decided windows
+        (:func:`ecgshift.rhythm.burden.windows_af_time`, boundaries at R-peaks when there are any)."""
+        from ecgshift.rhythm.burden import windows_af_time
+
+        return windows_af_time(self.windows, beats_s=self.beats_s, ectopic_s=self.ectopic_s, max_gap_s=max_gap_s,
+                               min_duration_s=min_duration_s)
 
 
 def decide(windows: pd.DataFrame, *, fusion: RhythmFusion | None, rr_overrides: bool = False) -> pd.DataFrame:
@@ -210,10 +227,10 @@ def _open(source: Path | Record, *, fs: float | None, window_s: float, meta: io.
     return first.label, first.rhythms, tuple(dict.fromkeys((*notes, *first.notes)))
 
 
-def _rhythm_features(harm: Record, starts: np.ndarray, *, window_s: float, rpeak_method: str) -> pd.DataFrame:
-    """Rhythm evidence (:data:`ecgshift.rhythm.RHYTHM_FEATURES`) of the windows at ``starts`` from the harmonized chunk."""
-    return window_rhythm_features(harm.signal[0], harm.fs, starts, window_s=window_s, signal_start_s=harm.start_s,
-                                  rpeak_method=rpeak_method)
+def _rhythm_features(harm: Record, starts: np.ndarray, *, window_s: float, rpeak_method: str) -> RhythmEvidence:
+    """Rhythm evidence (:data:`ecgshift.rhythm.RHYTHM_FEATURES`, R-peaks) of the windows at ``starts`` from the harmonized chunk."""
+    return rhythm_evidence(harm.signal[0], harm.fs, starts, window_s=window_s, signal_start_s=harm.start_s,
+                           rpeak_method=rpeak_method)
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,6 +283,8 @@ class _Collected:
     parts: list[Predictions]
     positions: list[np.ndarray]
     problems: list[str]
+    beats: list[np.ndarray] = field(default_factory=list)  # R-peak times (s) of each chunk's own span
+    ectopic: list[np.ndarray] = field(default_factory=list)  # … of them, the ectopic beats
     rate_problem: str | None = None
     refused: str | None = None  # the reader's reason for the first chunk it refused (flat, all-NaN or unreadable)
 
@@ -304,18 +323,25 @@ def _run_chunks(plan: _Plan, source: Path | Record, *, model, config: PipelineCo
                     out.positions.append(at)
                     if plan.use_rhythm:
                         cols["rhythm_evidence"][at] = True
-                        rr_jobs.append((at, rr_thread.submit(_rhythm_features, chunk.harmonized, ok_starts, window_s=window_s,
+                        rr_jobs.append((at, (lo, hi), rr_thread.submit(_rhythm_features, chunk.harmonized, ok_starts, window_s=window_s,
                                                              rpeak_method=config.rpeak_method)))
             if on_chunk:
                 on_chunk(hi - plan.offset_s, plan.duration_s)
-        for at, job in rr_jobs:
+        for at, (lo, hi), job in rr_jobs:
             try:
-                features = job.result()
+                evidence = job.result()
             except Exception as exc:  # noqa: BLE001 — a detector failure costs the chunk's evidence, not the recording
                 out.problems.append(f"{starts[at[0]]:g}-{starts[at[-1]] + window_s:g} s: no rhythm evidence ({type(exc).__name__}: {exc})")
                 continue
             for name in RHYTHM_FEATURES:
-                cols[name][at] = features[name].to_numpy(float)
+                cols[name][at] = evidence.features[name].to_numpy(float)
+            beats = np.asarray(evidence.beats_s, float)  # the clock of the windows' start_s
+            out.beats.append(beats[(beats >= lo) & (beats < hi)])
+            if out.beats[-1].size < 3:
+                out.problems.append(f"{lo - plan.offset_s:g}-{hi - plan.offset_s:g} s: no beats detected (no rhythm evidence; "
+                                    "its windows count as undecided in the burden)")
+            ectopic = np.asarray(evidence.ectopic_s, float)
+            out.ectopic.append(ectopic[(ectopic >= lo) & (ectopic < hi)])
     return out
 
 
@@ -333,7 +359,8 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
     label, rhythms, notes = _open(source, fs=fs, window_s=plan.harmonize.window_s, meta=plan.meta, channel=config.channel)
     if plan.starts.size == 0:
         raise BadInputError(plan.where, f"no analysable window (shorter than {plan.harmonize.min_s:g} s: {plan.duration_s:.1f} s)")
-    got = _run_chunks(plan, source, model=model, config=config, fs=fs, on_chunk=on_chunk)
+    with torch_threads(config.threads, rhythm=plan.use_rhythm):
+        got = _run_chunks(plan, source, model=model, config=config, fs=fs, on_chunk=on_chunk)
     cols, quality = got.cols, got.cols["quality"]
     if not np.any(quality == "ok"):
         raise BadInputError(plan.where, f"no analysable window ({describe_excluded(quality.astype(str))})"
@@ -353,7 +380,9 @@ def analyse(source: str | Path | Record, *, model, config: PipelineConfig = Pipe
     return Analysis(record_id=plan.record_id, source=plan.where, fs=plan.fs, lead=plan.leads[plan.lead_index], duration_s=plan.duration_s,
                     harmonize=plan.harmonize, windows=windows, predictions=decided, problems=tuple(problems), suspect_fs=bool(got.rate_problem),
                     label=label, rhythms=tuple(rhythms), decided_by=str(decided.decided_by), seconds=time.perf_counter() - started,
-                    start_time=plan.meta.start_time if plan.meta is not None else source.start_time)
+                    start_time=plan.meta.start_time if plan.meta is not None else source.start_time,
+                    beats_s=np.unique(np.concatenate(got.beats)) if got.beats else None,
+                    ectopic_s=np.unique(np.concatenate(got.ectopic)) if got.ectopic else None)
 
 
 def _concat(parts: list[Predictions]) -> Predictions:

@@ -7,6 +7,7 @@ included for recordings of 5 min or more.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from ecgshift.checkpoint import Referral, RunConfig, load_run
 from ecgshift.errors import BadInputError, ModelFileError
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES, EcgNet
-from ecgshift.pipeline import OVERLAP_BELOW_S, PipelineConfig, analyse, prediction_quality, prediction_windowing
+from ecgshift.pipeline import OVERLAP_BELOW_S, RHYTHM_MIN_S, Analysis, PipelineConfig, analyse, prediction_quality, prediction_windowing
 from ecgshift.preprocess import HarmonizeConfig
 from ecgshift.record import Record
 from ecgshift.shift import FeatureDensity
@@ -41,6 +42,13 @@ class RecordSummary:
     median over windows; modality: the modality with the largest summed window probability, ``modality_share``: the
     share of windows whose own argmax is that modality; refer: entropy or shift above the run's thresholds;
     p_af_network: the mean of the network's own p(AF) when a rhythm fusion decided (else NaN).
+
+    Summarized from an :class:`~ecgshift.pipeline.Analysis` (``ecgshift predict`` does), the AF time figures of
+    :mod:`ecgshift.rhythm.burden` too — the same as ``ecgshift holter``'s: burden (AF time / analysable time, NaN when not
+    determinable) with its interval, ``burden_text``, episodes (≥ 30 s), the longest, short AF runs, ``record_class``; and a
+    recording of at least :data:`~ecgshift.pipeline.RHYTHM_MIN_S` is labelled by its episodes (``label_rule``
+    ``episode``: AF when it holds one; '' when its burden is not determinable and it holds none, and it is referred)
+    instead of by the mean p(AF) (``label_rule`` ``mean p(AF)``, shorter recordings).
     """
 
     n_windows: int
@@ -54,6 +62,15 @@ class RecordSummary:
     refer: bool
     af_window_fraction: float
     p_af_network: float = float("nan")
+    label_rule: str = "mean p(AF)"
+    af_burden_pct: float = float("nan")
+    af_burden_low_pct: float = float("nan")
+    af_burden_high_pct: float = float("nan")
+    burden_text: str = ""
+    n_episodes: int | None = None
+    longest_episode_s: float = float("nan")
+    n_short_af_runs: int | None = None
+    record_class: str = ""
 
 
 class EcgShiftModel:
@@ -113,7 +130,7 @@ class EcgShiftModel:
         return np.full(len(passes.logits), np.nan)
 
     def predict(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, mc_scope: str = "head",
-                rhythm: bool = True) -> Predictions:
+                rhythm: bool = True, threads: int | None = None) -> Predictions:
         """Window-level predictions of a Record, or of an array (leads × samples, mV) sampled at ``fs`` Hz, through
         :func:`ecgshift.pipeline.analyse` — as ``ecgshift predict`` runs it.
 
@@ -121,17 +138,18 @@ class EcgShiftModel:
         are not predicted (``start_s`` tells which were; a warning counts the rest); a recording with none left raises
         :class:`BadInputError`. Recordings of 5 min or more are decided by the shipped rhythm fusion (``rhythm=False``:
         by the network alone). A sampling rate that looks wrong (:mod:`ecgshift.plausibility`) gives a warning and
-        refers every window; it is checked unless the record was read from a file whose header stores it."""
-        return self.analyse(record_or_array, fs=fs, mc=mc, mc_scope=mc_scope, rhythm=rhythm).predictions
+        refers every window; it is checked unless the record was read from a file whose header stores it. ``threads``:
+        torch threads meanwhile (None: :func:`ecgshift.threads.default_torch_threads`)."""
+        return self.analyse(record_or_array, fs=fs, mc=mc, mc_scope=mc_scope, rhythm=rhythm, threads=threads).predictions
 
     def analyse(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, mc_scope: str = "head",
-                rhythm: bool = True):
+                rhythm: bool = True, threads: int | None = None):
         """The whole :class:`ecgshift.pipeline.Analysis` of :meth:`predict` (every window, its quality, the decision rule)."""
         from ecgshift.rhythm.fusion import default_fusion
 
         record = self._as_record(record_or_array, fs)
         try:
-            config = PipelineConfig(mc=mc, mc_scope=mc_scope, rhythm=rhythm)
+            config = PipelineConfig(mc=mc, mc_scope=mc_scope, rhythm=rhythm, threads=threads)
         except ValueError as exc:
             raise BadInputError(None, str(exc)) from None
         result = analyse(record, model=self, config=config, fusion=default_fusion() if rhythm else None)
@@ -139,8 +157,11 @@ class EcgShiftModel:
             warnings.warn(f"{result.source}: {problem}", stacklevel=3)
         return result
 
-    def summarize(self, predictions: Predictions) -> RecordSummary:
-        """Aggregate window predictions into one record-level call."""
+    def summarize(self, predictions: Predictions | Analysis) -> RecordSummary:
+        """Aggregate window predictions — or a whole :class:`~ecgshift.pipeline.Analysis`, which adds the AF time
+        figures and the episode verdict of long recordings (see :class:`RecordSummary`) — into one record-level call."""
+        if isinstance(predictions, Analysis):
+            return self._summarize_analysis(predictions)
         if len(predictions) == 0:
             raise ValueError("no windows to summarize")
         finite = np.isfinite(predictions.p_af)
@@ -163,6 +184,17 @@ class EcgShiftModel:
             af_window_fraction=float(np.mean(predictions.p_af >= predictions.threshold)),
             p_af_network=float("nan") if predictions.p_af_network is None else float(predictions.p_af_network.mean()),
         )
+
+    def _summarize_analysis(self, analysis: Analysis) -> RecordSummary:
+        base = self.summarize(analysis.predictions)
+        af = analysis.af_time()
+        figures = dict(af_burden_pct=af.burden_pct if af.determinable else float("nan"), af_burden_low_pct=af.burden_low_pct,
+                       af_burden_high_pct=af.burden_high_pct, burden_text=af.burden_text, n_episodes=len(af.episodes),
+                       longest_episode_s=af.longest_episode_s, n_short_af_runs=len(af.short_runs), record_class=af.record_class)
+        if analysis.duration_s < RHYTHM_MIN_S:
+            return dataclasses.replace(base, **figures)
+        label = "AF" if af.episodes else ("SR" if af.determinable else "")
+        return dataclasses.replace(base, **figures, label=label, label_rule="episode", refer=base.refer or label == "")
 
     @staticmethod
     def _as_record(record_or_array, fs: float | None) -> Record:

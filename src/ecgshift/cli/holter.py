@@ -30,7 +30,8 @@ def _show(frame, out: Path) -> None:
     from ecgshift.status import DONE, ERROR, REJECTED, status_kind
 
     table = Table(title=f"ecgshift holter → {out}")
-    columns = [c for c in ("record", "status", "duration_s", "analysed_s", "burden_pct", "n_episodes", "n_review_windows",
+    columns = [c for c in ("record", "status", "duration_s", "analysed_s", "burden_text", "n_episodes", "n_short_af_runs", "record_class",
+                           "n_review_windows",
                            "ref_episode_sensitivity", "ref_episode_ppv", "ref_burden_error_pct") if c in frame]
     for column in columns:
         table.add_column(column)
@@ -57,6 +58,7 @@ def holter_command(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
     fs: Optional[float] = typer.Option(None, "--fs", help="Sampling rate (Hz) of inputs that do not store it (plain CSV); ignored for the others."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch threads (default: the cores this process may use minus one for the rhythm-evidence thread, at least 1)."),
 ) -> int:
     """Holter analysis: AF episodes, burden (overall and per hour), unanalysable time by reason, review windows."""
     from ecgshift.batch import collect_inputs
@@ -68,7 +70,8 @@ def holter_command(
     if executor not in EXECUTORS:
         raise EcgShiftError(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
     try:
-        config = HolterConfig(mc=mc, mc_scope="full" if full_mc else "head", decision="fusion" if fusion else "network", channel=channel)
+        config = HolterConfig(mc=mc, mc_scope="full" if full_mc else "head", decision="fusion" if fusion else "network", channel=channel,
+                              threads=threads)
     except ValueError as exc:
         raise EcgShiftError(f"--mc {mc}: {exc}") from None
     if fs is not None and not (fs > 0 and fs < float("inf")):

@@ -179,6 +179,7 @@ def predict_command(
     out: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV to write."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML report per recording into this folder (<record>.html: ECG strips, p(AF) and uncertainty per window, referral reasons, excluded spans)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch threads (default: the cores this process may use minus one for the rhythm-evidence thread, at least 1)."),
 ) -> int:
     """Predict AF vs SR with uncertainty, predicted modality and shift score for each recording."""
     from ecgshift.batch import collect_inputs, predict_paths
@@ -189,7 +190,7 @@ def predict_command(
 
     if modality not in MODALITIES:
         raise EcgShiftError(f"--modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
-    config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm, channel=channel)
+    config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm, channel=channel, threads=threads)
     check_output_file(out)
     if report is not None:
         check_output_folder(report)
@@ -220,12 +221,12 @@ def predict_command(
     return 0
 
 
-def pipeline_options(*, mc: int, full_mc: bool, rhythm: bool = True, channel: str | None = None):
+def pipeline_options(*, mc: int, full_mc: bool, rhythm: bool = True, channel: str | None = None, threads: int | None = None):
     """The :class:`~ecgshift.pipeline.PipelineConfig` of the command-line options, or a one-line usage error."""
     from ecgshift.pipeline import PipelineConfig
 
     try:
-        return PipelineConfig(mc=mc, mc_scope="full" if full_mc else "head", rhythm=rhythm, channel=channel)
+        return PipelineConfig(mc=mc, mc_scope="full" if full_mc else "head", rhythm=rhythm, channel=channel, threads=threads)
     except ValueError as exc:
         raise EcgShiftError(f"--mc {mc}: {exc}") from None
 

@@ -23,8 +23,9 @@ in a background thread, over each chunk plus ``rr_context_s`` on each side. Shor
 beats for the rhythm features: their windows are decided by the network's p(AF) ≥ 0.5 (``decided_by`` says which
 rule decided each window). AF episodes merge AF
 windows across ≤ ``max_gap_s`` (10 s) and keep those ≥ ``min_duration_s`` (30 s, the ESC/HRS clinical
-definition of an AF episode), see :mod:`ecgshift.rhythm.episodes`. Burden = analysable time inside episodes /
-analysable time. A window is ``review`` when its predictive entropy exceeds the model's referral
+definition of an AF episode), see :mod:`ecgshift.rhythm.episodes`. Burden = AF time / analysable time, AF time
+resolved to beats where the rhythm evidence found R-peaks and independent of the episode rule, with an interval for
+the undecided windows (:mod:`ecgshift.rhythm.burden`; ``HolterResult.af``). A window is ``review`` when its predictive entropy exceeds the model's referral
 threshold (``config.json`` → ``referral.entropy``, the 90th percentile of validation entropy); its
 ``rr_call`` is the literature RR rule's call on it (AF, non-AF, or no call without enough beats).
 """
@@ -48,7 +49,8 @@ from ecgshift.pipeline import RHYTHM_CONTEXT_S, PipelineConfig, analyse
 from ecgshift.pipeline import decide as decide_windows
 from ecgshift.quality import SIGNAL_FAULTS, QualityConfig
 from ecgshift.record import RhythmInterval
-from ecgshift.rhythm.episodes import Episode, burden_per_hour, covered_fraction, episodes_from_intervals, episodes_from_windows, window_burden
+from ecgshift.rhythm.burden import AFTime, windows_af_time
+from ecgshift.rhythm.episodes import Episode, burden_per_hour, covered_fraction, episodes_from_intervals
 from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion, default_fusion
 
 __all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
@@ -56,7 +58,7 @@ __all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "Q
 
 #: Per-window columns of :attr:`HolterResult.windows`.
 WINDOW_COLUMNS = ("start_s", "end_s", "quality", "p_af", "std", "entropy", "mutual_info", "shift_score", "p_af_fused",
-                  "review", "rr_call", "is_af", "decided_by", "in_episode", *RHYTHM_FEATURES)
+                  "review", "rr_call", "is_af", "decided_by", "in_episode", "af_fraction", *RHYTHM_FEATURES)
 #: Why a window is not analysed (plus ``tail``: the end of the recording shorter than one window).
 QUALITY_REASONS = (*SIGNAL_FAULTS, "noise", "unreadable")
 
@@ -83,6 +85,7 @@ class HolterConfig:
     decision: str = "fusion"
     rr_overrides: bool = True
     channel: str | None = None  # read only this channel (see ecgshift.io.read)
+    threads: int | None = None  # torch threads (None: ecgshift.threads.default_torch_threads)
 
     def __post_init__(self) -> None:
         if self.decision not in ("fusion", "network"):
@@ -93,7 +96,7 @@ class HolterConfig:
         """The pipeline run for this analysis: non-overlapping windows (their durations add up)."""
         return PipelineConfig(mc=self.mc, mc_scope=self.mc_scope, chunk_s=self.chunk_s, margin_s=self.margin_s, overlap=False,
                               rhythm=self.rhythm, rhythm_context_s=self.rr_context_s, rpeak_method=self.rpeak_method, quality=self.quality,
-                              channel=self.channel)
+                              channel=self.channel, threads=self.threads)
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,9 @@ class HolterResult:
     ``account.unanalysable_s['tail']``), columns :data:`WINDOW_COLUMNS` (+ ``ref_af_fraction`` with a
     reference); prediction columns are NaN where ``quality != 'ok'``; ``rr_call`` is '' for windows
     not under review. ``burden_per_hour``: :func:`ecgshift.rhythm.episodes.burden_per_hour` plus ``unanalysable_s``
-    (by window start). ``reference_episodes`` / ``evaluation``: None without a reference.
+    (by window start). ``reference_episodes`` / ``evaluation``: None without a reference. ``burden_pct``: AF time /
+    analysable time (``af``: its interval, AF runs, short runs, verdict and class; ``episodes``: the clinical list, from
+    the beat-resolved runs); ``windows.af_fraction``: each window's share in AF runs.
     """
 
     record_id: str
@@ -140,6 +145,9 @@ class HolterResult:
     af_threshold: float = 0.9  # windows ≥ this annotated AF fraction are AF windows in the evaluation
     decision: str = "network"  # the rule that made ``is_af``: 'fusion' (RhythmFusion) or 'network' (p(AF) ≥ 0.5 + RR overrides)
     start_time: datetime | None = None  # clock time of the first sample, when the file states it (ecgshift.clock)
+    beats_s: np.ndarray | None = None  # R-peak times found for the rhythm evidence (None without it)
+    ectopic_s: np.ndarray | None = None  # … of them, the ectopic beats
+    af: AFTime | None = None  # AF time, burden interval, runs, episodes, verdict and class (ecgshift.rhythm.burden.af_time)
 
     @property
     def duration_s(self) -> float:
@@ -147,9 +155,21 @@ class HolterResult:
 
 
 def _reference_rhythms(path: Path, extension: str, duration_s: float, fs: float) -> tuple[RhythmInterval, ...]:
+    """The reference rhythm intervals; an annotation file whose annotations run past the signal's end (by more than
+    one second) disagrees with the signal: :class:`BadInputError` (the caller analyses without the reference)."""
     if io.reader_for(path).name != "wfdb":
         raise BadInputError(path, f"reference annotations ({extension}) need a WFDB record")
-    return io.read_annotations(path, extension=extension, fs=fs, duration_s=duration_s)
+    from ecgshift.io.annotations import read_annotations as read_wfdb_annotations
+    from ecgshift.io.wfdb import record_base
+
+    base = record_base(path)
+    if not Path(f"{base}.{extension}").exists():
+        raise BadInputError(path, f"no reference annotation file {Path(f'{base}.{extension}').name}")
+    _, rhythms, last = read_wfdb_annotations(base, extension, fs=fs, end_s=duration_s)
+    if last / fs > duration_s + 1.0:
+        raise BadInputError(path, f"reference annotations ({extension}) run to {last / fs:.1f} s but the signal ends at "
+                                  f"{duration_s:.1f} s: annotation file and signal disagree")
+    return rhythms
 
 
 def _account(quality: np.ndarray, window_s: float, duration_s: float) -> TimeAccount:
@@ -175,7 +195,12 @@ def analyse_holter(path: str | Path, *, model, config: HolterConfig = HolterConf
     window_s = model.harmonize.window_s
     if meta.duration_s < window_s:
         raise BadInputError(path, f"shorter than one {window_s:g}-s window ({meta.duration_s:.1f} s)")
-    rhythms = _reference_rhythms(path, reference, meta.duration_s, meta.fs) if reference else None
+    rhythms, reference_problem = None, None
+    if reference:
+        try:
+            rhythms = _reference_rhythms(path, reference, meta.duration_s, meta.fs)
+        except BadInputError as exc:  # the recording is still analysed, without the reference
+            reference_problem = f"reference not used: {exc.reason_for(path)}"
     analysis = analyse(path, model=model, config=config.pipeline(), fusion=None, on_chunk=on_chunk, fs=fs)
     w = analysis.windows
     ok = w["quality"].to_numpy() == "ok"
@@ -189,8 +214,10 @@ def analyse_holter(path: str | Path, *, model, config: HolterConfig = HolterConf
     result = HolterResult(
         record_id=meta.record_id, path=str(path), fs=meta.fs, lead=analysis.lead, window_s=window_s, windows=windows,
         episodes=[], burden_pct=float("nan"), burden_per_hour=pd.DataFrame(), account=_account(analysis.quality.astype(str), window_s, meta.duration_s),
-        review_threshold=float(model.referral.entropy), reference_episodes=reference_episodes, evaluation=None, problems=analysis.problems,
-        config=config, model=model.source, seconds=0.0, af_threshold=model.harmonize.af_threshold,
+        review_threshold=float(model.referral.entropy), reference_episodes=reference_episodes, evaluation=None,
+        problems=analysis.problems + ((reference_problem,) if reference_problem else ()),
+        config=config, model=model.source, seconds=0.0, af_threshold=model.harmonize.af_threshold, beats_s=analysis.beats_s,
+        ectopic_s=analysis.ectopic_s,
         start_time=meta.start_time,
     )
     result = redecide(result, fusion=_resolve_fusion(fusion, config))
@@ -222,14 +249,29 @@ def redecide(result: HolterResult, *, fusion: RhythmFusion | None) -> HolterResu
     fused = np.where(decided["decided_by"].to_numpy() == "network+rhythm", decided["p_af_decided"].to_numpy(float), np.nan)
     w["is_af"], w["p_af_fused"], w["decided_by"] = is_af, fused, decided["decided_by"]
     p_episode = np.where(np.isnan(fused), np.nan_to_num(w["p_af"].to_numpy(float)), fused)
-    episodes = episodes_from_windows(starts, ends, is_af, p_af=p_episode, uncertainty=np.nan_to_num(w["entropy"].to_numpy(float)),
-                                     max_gap_s=result.config.max_gap_s, min_duration_s=result.config.min_duration_s)
+    af = windows_af_time(w.assign(p_af_decided=p_episode), beats_s=result.beats_s, ectopic_s=result.ectopic_s, max_gap_s=result.config.max_gap_s,
+                         min_duration_s=result.config.min_duration_s)
+    episodes = [_with_means(e, starts, ends, is_af, p_episode, np.nan_to_num(w["entropy"].to_numpy(float))) for e in af.episodes]
     w["in_episode"] = ok & (covered_fraction(episodes, starts, ends) > 0.5)
+    w["af_fraction"] = np.where(ok, covered_fraction(list(af.runs), starts, ends), np.nan)
     evaluation = None
     if result.reference_episodes is not None:
         evaluation = evaluate_reference(w, episodes, result.reference_episodes, af_threshold=result.af_threshold,
-                                        min_reference_s=result.config.min_duration_s)
-    per_hour = burden_per_hour(starts, ends, w["in_episode"], ok)
+                                        min_reference_s=result.config.min_duration_s, af=af, duration_s=result.duration_s)
+    per_hour = burden_per_hour(starts, ends, is_af, ok)
+    if len(per_hour):  # AF time per hour from the beat-resolved runs
+        hour_af = np.array([sum(max(0.0, min(r.end_s, h1) - max(r.start_s, h0)) for r in af.runs)
+                            for h0, h1 in zip(per_hour.start_s, per_hour.end_s)])
+        per_hour["af_s"] = np.minimum(hour_af, per_hour.analysable_s)
+        per_hour["burden_pct"] = np.where(per_hour.analysable_s > 0, 100 * per_hour.af_s / per_hour.analysable_s.where(per_hour.analysable_s > 0), np.nan)
     per_hour["unanalysable_s"] = np.bincount((starts[~ok] // 3600).astype(np.int64), minlength=len(per_hour))[: len(per_hour)] * result.window_s
-    return dataclasses.replace(result, windows=w, episodes=episodes, burden_pct=window_burden(starts, ends, w["in_episode"], ok),
+    return dataclasses.replace(result, windows=w, episodes=episodes, burden_pct=af.burden_pct, af=af,
                                burden_per_hour=per_hour, evaluation=evaluation, decision="network" if fusion is None else "fusion")
+
+
+def _with_means(episode: Episode, starts: np.ndarray, ends: np.ndarray, is_af: np.ndarray, p: np.ndarray, u: np.ndarray) -> Episode:
+    """``episode`` with the mean p(AF) and entropy of the AF windows it mostly covers."""
+    inside = is_af & (covered_fraction([episode], starts, ends) > 0.5)
+    if not inside.any():
+        inside = (starts < episode.end_s) & (ends > episode.start_s)
+    return dataclasses.replace(episode, mean_p_af=float(np.mean(p[inside])), mean_uncertainty=float(np.mean(u[inside])))

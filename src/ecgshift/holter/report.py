@@ -28,14 +28,18 @@ import pandas as pd
 
 from ecgshift.clock import clock_text, clock_time
 from ecgshift.holter.analysis import HolterResult
+from ecgshift.rhythm.burden import UNDETERMINED_ABOVE
 from ecgshift.strips import PLAIN_TEXT
 
-__all__ = ["EPISODE_COLUMNS", "MAX_EPISODE_STRIPS", "MAX_REVIEW_STRIPS", "episodes_frame", "summary_dict", "summary_row",
-           "write_episodes_csv", "write_summary_json", "write_episode_annotations", "timeline_figures", "strip_table",
-           "strips_html", "write_timeline_html", "write_outputs"]
+__all__ = ["EPISODE_COLUMNS", "WINDOWS_CSV_COLUMNS", "MAX_EPISODE_STRIPS", "MAX_REVIEW_STRIPS", "episodes_frame", "windows_frame",
+           "summary_dict", "summary_row", "write_episodes_csv", "write_windows_csv", "write_summary_json", "write_episode_annotations",
+           "timeline_figures", "strip_table", "strips_html", "write_timeline_html", "write_outputs"]
 
 EPISODE_COLUMNS = ("episode", "start_s", "end_s", "duration_s", "start_hms", "end_hms", "start_clock", "end_clock",
                    "mean_p_af", "mean_entropy", "review_windows", "rr_af_calls", "rr_non_af_calls")
+#: Columns of ``windows.csv`` (``reference`` only with reference annotations: AF, non-AF or mixed by the 90 % rule).
+WINDOWS_CSV_COLUMNS = ("start_s", "end_s", "quality", "p_af", "p_af_decided", "is_af", "af_fraction", "entropy", "review",
+                       "shift_score", "decided_by", "in_episode", "reference")
 #: Episodes whose onset and offset get an ECG strip in the timeline (the first ones in time; all are in episodes.csv).
 MAX_EPISODE_STRIPS = 20
 #: Review windows (entropy above the threshold) that get a strip: the most uncertain ones.
@@ -98,7 +102,7 @@ def summary_dict(result: HolterResult) -> dict:
         "unanalysable_s": {k: _num(v) for k, v in result.account.unanalysable_s.items()},
         "accounted_s": result.account.accounted_s,
         "burden_pct": _num(result.burden_pct), "n_episodes": len(result.episodes),
-        "af_time_s": _num(sum(e.duration_s for e in result.episodes)),
+        **_af_block(result),
         "decision": "rhythm fusion" if result.decision == "fusion" else "network p(AF) >= 0.5, RR override on review windows",
         "review_threshold_entropy": _num(result.review_threshold), "n_windows": len(w), "n_review_windows": int(len(review)),
         "rr_second_opinion": {c: int((review.rr_call == c).sum()) for c in ("AF", "non-AF", "no call")},
@@ -117,8 +121,25 @@ def summary_dict(result: HolterResult) -> dict:
             "reference_episodes": em.n_reference, "detected_episodes": em.n_detected,
             "reference_burden_pct": _num(ev.reference_burden_pct), "detected_burden_pct": _num(ev.detected_burden_pct),
             "burden_error_pct": _num(ev.burden_error_pct),
+            "reference_class": ev.reference_class, "detected_class": ev.detected_class,
         }
     return out
+
+
+def _af_block(result: HolterResult) -> dict:
+    """AF time, burden interval, runs, verdict and class (:mod:`ecgshift.rhythm.burden`); ``af_time_s`` is AF time
+    (beat-resolved), ``episode_time_s`` the time inside episodes (bridged gaps included)."""
+    af = result.af
+    if af is None:
+        return {}
+    figures = {k: _num(v) for k, v in af.to_dict().items()}
+    return {**figures, "burden_interval_pct": [figures["af_burden_low_pct"], figures["af_burden_high_pct"]],
+            "undetermined_above_pct": 100 * UNDETERMINED_ABOVE,
+            "short_af_runs": [{"start_s": _num(r.start_s), "end_s": _num(r.end_s), "duration_s": _num(r.duration_s)} for r in af.short_runs]}
+
+
+_AF_ROW_KEYS = ("af_burden_pct", "af_burden_low_pct", "af_burden_high_pct", "burden_determinable", "uncertain_pct", "burden_text",
+                "episode_time_s", "longest_episode_s", "n_short_af_runs", "short_af_run_time_s", "af_verdict", "record_class", "beat_resolved")
 
 
 def summary_row(result: HolterResult) -> dict:
@@ -126,12 +147,36 @@ def summary_row(result: HolterResult) -> dict:
     s = summary_dict(result)
     row = {k: s[k] for k in ("record", "path", "start_time", "duration_s", "analysed_s", "burden_pct", "n_episodes", "af_time_s",
                              "n_windows", "n_review_windows")}
+    row.update({k: s[k] for k in _AF_ROW_KEYS if k in s})
     row.update({f"unanalysable_{k}_s": v for k, v in s["unanalysable_s"].items()})
     row.update({f"rr_{k.replace(' ', '_').replace('-', '_')}": v for k, v in s["rr_second_opinion"].items()})
     for key, value in s.get("reference", {}).items():
         row[f"ref_{key}"] = value
     row["problems"] = " | ".join(result.problems)
     return row
+
+
+def windows_frame(result: HolterResult) -> pd.DataFrame:
+    """One row per window (:data:`WINDOWS_CSV_COLUMNS`): the network's and the decided p(AF), the decision and its rule,
+    the share of the window in beat-resolved AF runs, uncertainty, shift, quality, and the reference label if annotated."""
+    w = result.windows
+    decided = w["p_af_fused"].where(w["p_af_fused"].notna(), w["p_af"]) if "p_af_fused" in w else w["p_af"]
+    frame = w.assign(p_af_decided=decided.where(w.quality == "ok"))
+    if "ref_af_fraction" in w:
+        frac = w["ref_af_fraction"].to_numpy(float)
+        frame["reference"] = np.where(frac >= result.af_threshold, "AF", np.where(frac <= 1 - result.af_threshold, "non-AF", "mixed"))
+    else:
+        frame["reference"] = ""
+    for column in WINDOWS_CSV_COLUMNS:
+        if column not in frame:
+            frame[column] = np.nan
+    return frame[list(WINDOWS_CSV_COLUMNS)]
+
+
+def write_windows_csv(result: HolterResult, path: str | Path) -> Path:
+    path = Path(path)
+    windows_frame(result).to_csv(path, index=False)
+    return path
 
 
 def write_episodes_csv(result: HolterResult, path: str | Path) -> Path:
@@ -263,6 +308,8 @@ def timeline_figures(result: HolterResult) -> list:
     ax_p.legend(loc="upper right", fontsize=8)
     ax_p.set_title(f"{result.record_id}: {_hms(result.duration_s)} recorded, lead {result.lead}; grey = unanalysable", **PLAIN_TEXT)
     lanes = [("detected AF", [(e.start_s, e.duration_s) for e in result.episodes], "#d62728")]
+    if result.af is not None:
+        lanes.append(("AF runs (beats)", [(r.start_s, r.duration_s) for r in result.af.runs], "#ff9896"))
     if result.reference_episodes is not None:
         lanes.append(("reference AF", [(e.start_s, e.duration_s) for e in result.reference_episodes], "#2ca02c"))
     lanes.append(("review", _runs(w.review.to_numpy(), w.start_s.to_numpy(), w.end_s.to_numpy()), "#ff7f0e"))
@@ -285,7 +332,7 @@ def timeline_figures(result: HolterResult) -> list:
     hours = result.burden_per_hour
     fig2 = Figure(figsize=(12, 2.6), dpi=100, layout="constrained")
     ax = fig2.subplots()
-    ax.bar(hours.hour + 0.5, hours.burden_pct.fillna(0), width=0.9, color="#d62728", label="AF burden (% of analysable)")
+    ax.bar(hours.hour + 0.5, hours.burden_pct.fillna(0), width=0.9, color="#d62728", label="AF burden (AF time, % of analysable)")
     unanalysable_pct = 100 * hours.unanalysable_s / (hours.end_s - hours.start_s)
     ax.plot(hours.hour + 0.5, unanalysable_pct, "o-", color="#757575", ms=3, lw=0.8, label="unanalysable (% of hour)")
     ax.set_ylim(0, 105)
@@ -322,7 +369,32 @@ def _cell(value) -> str:
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1250px}
 table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px;text-align:right}
-th{background:#f2f2f2}img{max-width:100%}figure{margin:.6em 0}figcaption{font-size:12px;color:#555}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}.note{color:#555;font-size:13px}"""
+th{background:#f2f2f2}img{max-width:100%}figure{margin:.6em 0}figcaption{font-size:12px;color:#555}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.4em}.note{color:#555;font-size:13px}.headline{font-size:16px}"""
+
+
+def _headline(result: HolterResult) -> str:
+    """One line above the figures: the burden as it may be read (figure and interval, or why there is none), verdict, class."""
+    af = result.af
+    if af is None:
+        return ""
+    return (f"<p class='headline'><b>AF burden: {html.escape(af.burden_text)}</b> · {html.escape(af.verdict)} · "
+            f"{html.escape(af.record_class)} · {len(af.episodes)} episodes ≥ 30 s, {len(af.short_runs)} shorter AF runs</p>")
+
+
+def _burden_rows(result: HolterResult) -> list[tuple[str, str]]:
+    """The burden lines of the timeline's summary: AF time burden with its interval (or why there is none), short runs,
+    verdict and class."""
+    af = result.af
+    if af is None:
+        return [("AF burden (of analysable time)", "n/a" if not math.isfinite(result.burden_pct) else f"{result.burden_pct:.2f} %")]
+    resolution = "boundaries at beats" if af.beat_resolved else "boundaries at window edges"
+    return [("AF burden (AF time / analysable time)", f"{af.burden_text}; {resolution}"),
+            ("AF time", f"{af.af_s:,.0f} s"),
+            ("undecided (review or referred) time", f"{af.undecided_s:,.0f} s ({af.uncertain_pct:.0f} % of analysable; "
+                                                    f"not determinable above {100 * UNDETERMINED_ABOVE:.0f} %)"),
+            ("AF runs shorter than 30 s", f"{len(af.short_runs)} ({af.short_run_s:,.0f} s)"),
+            ("longest AF episode", f"{af.longest_episode_s:,.0f} s"),
+            ("verdict / record class", f"{af.verdict} / {af.record_class}")]
 
 
 def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
@@ -334,14 +406,14 @@ def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
     summary = pd.DataFrame([
         ("duration", _hms(acc.duration_s)), ("analysed", f"{acc.analysed_s / 3600:.2f} h ({100 * acc.analysed_s / acc.duration_s:.1f} %)"),
         *((f"unanalysable: {k}", f"{v:,.0f} s") for k, v in acc.unanalysable_s.items() if v > 0),
-        ("AF burden (of analysable time)", "n/a" if s["burden_pct"] is None else f"{s['burden_pct']:.2f} %"),
+        *_burden_rows(result),
         ("AF episodes (≥ 30 s)", str(len(result.episodes))), ("windows for review (entropy above threshold)", str(s["n_review_windows"])),
         ("RR second opinion on review windows", ", ".join(f"{k} {v}" for k, v in s["rr_second_opinion"].items())),
         ("model", result.model or "(in memory)"),
     ], columns=["", "value"])
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Holter AF timeline: {html.escape(result.record_id)}</title>",
              f"<style>{_STYLE}</style></head><body><h1>Holter AF timeline: {html.escape(result.record_id)}</h1>",
-             f"<p class='note'>{html.escape(result.path)}. Research tool, not a medical device.</p>", figures,
+             f"<p class='note'>{html.escape(result.path)}. Research tool, not a medical device.</p>", _headline(result), figures,
              "<h2>Summary</h2>", _table(summary)]
     if "reference" in s:
         parts += ["<h2>Against the reference annotations</h2>", _table(pd.DataFrame(list(s["reference"].items()), columns=["measure", "value"]))]
@@ -359,12 +431,13 @@ def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
 
 
 def write_outputs(result: HolterResult, folder: str | Path) -> dict[str, Path]:
-    """``episodes.csv``, ``summary.json``, ``timeline.html`` and the episodes as WFDB annotations (``<record>.af`` with
-    a signal-less ``<record>.hea``) of one recording in ``folder``."""
+    """``episodes.csv``, ``windows.csv``, ``summary.json``, ``timeline.html`` and the episodes as WFDB annotations
+    (``<record>.af`` with a signal-less ``<record>.hea``) of one recording in ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return {
         "episodes": write_episodes_csv(result, folder / "episodes.csv"),
+        "windows": write_windows_csv(result, folder / "windows.csv"),
         "summary": write_summary_json(result, folder / "summary.json"),
         "annotations": write_episode_annotations(result, folder),
         "timeline": write_timeline_html(result, folder / "timeline.html"),

@@ -104,6 +104,17 @@ def _selection(header: wfdb.Record, hea: Path, channel: str | None) -> ChannelSe
     return ecg_channels(header.sig_name or [], header.units or None, channel=channel, path=hea)
 
 
+def _rate_notes(header: wfdb.Record, selection: ChannelSelection | None) -> tuple[str, ...]:
+    """A note for each chosen channel recorded faster than the frame rate (a multi-frequency record): wfdb reads it at
+    the frame rate, its samples of each frame averaged."""
+    if selection is None or not header.samps_per_frame:
+        return ()
+    fs = float(header.fs)
+    return tuple(f"channel {header.sig_name[i]} recorded at {fs * header.samps_per_frame[i]:g} Hz, the others at {fs:g} Hz: "
+                 f"read at {fs:g} Hz (its {header.samps_per_frame[i]} samples per frame averaged)"
+                 for i in selection.indices if header.samps_per_frame[i] and header.samps_per_frame[i] > 1)
+
+
 def start_time(header: wfdb.Record) -> _dt.datetime | None:
     """The header's base date and time as one clock time, or None when either is absent."""
     if header.base_date is None or header.base_time is None:
@@ -124,7 +135,7 @@ def wfdb_info(path: str | Path, *, channel: str | None = None) -> RecordInfo:
         n_samples=int(header.sig_len or 0),
         leads=selection.leads if selection else (),
         reader="wfdb",
-        notes=selection.notes if selection else (),
+        notes=(selection.notes if selection else ()) + _rate_notes(header, selection),
         start_time=start_time(header),
     )
 
@@ -166,7 +177,7 @@ def read_wfdb(
         leads: tuple[str, ...] = ()
     else:
         selection = _selection(header, hea, channel)
-        notes = selection.notes
+        notes = selection.notes + _rate_notes(header, selection)
         _check_signal_files(base, header)
         if total == 0:
             raise BadInputError(hea, "zero-length record (the header gives 0 samples)")

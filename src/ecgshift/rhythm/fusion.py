@@ -15,6 +15,7 @@ and the share of ectopic beats; it is fitted on validation predictions (see
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ecgshift.record import Beats
 from ecgshift.rhythm.rr import FEATURE_NAMES, RRAFDetector, detect_rpeaks, rr_features, rr_intervals, transform_features
 
-__all__ = ["RHYTHM_FEATURES", "RhythmFusion", "label_ectopic", "window_rhythm_features", "default_fusion", "load_fusion"]
+__all__ = ["RHYTHM_FEATURES", "RhythmEvidence", "RhythmFusion", "label_ectopic", "rhythm_evidence", "window_rhythm_features",
+           "default_fusion", "load_fusion"]
 
 #: Per-window rhythm columns: RR features of all beats (``rr_*``), of the NN series (``nn_*``), the
 #: share of ectopic beats, the number of beats, and the literature rule's p(AF) on all beats.
@@ -73,9 +75,26 @@ def _per_window(seg_start: np.ndarray, seg_end: np.ndarray, values: np.ndarray, 
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class RhythmEvidence:
+    """Rhythm evidence of a stretch of signal: :data:`RHYTHM_FEATURES` per window, the R-peak times (s) found, and
+    those of them labelled ectopic (:func:`label_ectopic`)."""
+
+    features: pd.DataFrame
+    beats_s: np.ndarray
+    ectopic_s: np.ndarray
+
+
 def window_rhythm_features(signal_1d: np.ndarray, fs: float, starts: np.ndarray, *, window_s: float,
                            signal_start_s: float = 0.0, rpeak_method: str = "neurokit") -> pd.DataFrame:
-    """:data:`RHYTHM_FEATURES` for windows starting at ``starts`` (s, same clock as ``signal_start_s``).
+    """:data:`RHYTHM_FEATURES` for windows starting at ``starts`` (s, same clock as ``signal_start_s``): the
+    ``features`` of :func:`rhythm_evidence`."""
+    return rhythm_evidence(signal_1d, fs, starts, window_s=window_s, signal_start_s=signal_start_s, rpeak_method=rpeak_method).features
+
+
+def rhythm_evidence(signal_1d: np.ndarray, fs: float, starts: np.ndarray, *, window_s: float,
+                    signal_start_s: float = 0.0, rpeak_method: str = "neurokit") -> RhythmEvidence:
+    """:data:`RHYTHM_FEATURES` for windows starting at ``starts`` (s, same clock as ``signal_start_s``), and the R-peaks.
 
     R-peaks are detected once over the whole signal (give it context around the windows: the RR
     features describe ~64 beats centred on each 16-beat segment); each window gets the overlap-weighted
@@ -89,7 +108,7 @@ def window_rhythm_features(signal_1d: np.ndarray, fs: float, starts: np.ndarray,
     first, last = np.searchsorted(t, starts), np.searchsorted(t, starts + window_s)  # beats [first, last) in each window
     out["n_beats"] = last - first
     if peaks.size < 3:
-        return out
+        return RhythmEvidence(out, t, t[:0])
     symbols = label_ectopic(x, peaks, fs)
     ectopic = np.cumsum(np.concatenate([[0], symbols == "V"]))
     out["ectopic_fraction"] = np.where(last > first, (ectopic[last] - ectopic[first]) / np.maximum(last - first, 1), np.nan)
@@ -102,7 +121,7 @@ def window_rhythm_features(signal_1d: np.ndarray, fs: float, starts: np.ndarray,
         names = [f"{prefix}_{n}" for n in FEATURE_NAMES] + (["rr_p_af"] if prefix == "rr" else [])
         out[names] = _per_window(feats.start_s + signal_start_s, feats.end_s + signal_start_s, values,
                                  feats.analysable.astype(float), starts, window_s)
-    return out
+    return RhythmEvidence(out, t, t[symbols == "V"])
 
 
 def _design(p_af: np.ndarray, features: pd.DataFrame) -> np.ndarray:
