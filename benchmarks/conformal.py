@@ -24,7 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import parser, predicted_windows  # noqa: E402
 
 from ecgshift.batch import predict_path  # noqa: E402
-from ecgshift.conformal import fit_conformal, prediction_sets, referral_budget, score_units, venn_abers  # noqa: E402
+from ecgshift.conformal import (  # noqa: E402
+    fit_conformal,
+    prediction_sets,
+    referral_budget,
+    score_units,
+    venn_abers,
+)
 from ecgshift.evaluation import cluster_estimate, expected_calibration_error  # noqa: E402
 from ecgshift.predictor import load_model  # noqa: E402
 from ecgshift.rhythm.fusion import default_fusion  # noqa: E402
@@ -209,7 +215,7 @@ def shift_rows(cal, test: pd.DataFrame, shifted: pd.DataFrame, *, alpha: float, 
         clustered = len(np.unique(groups)) < len(groups)
         row = {"set": name, "units": len(f), "share high shift": f"{high.mean():.3f}"}
         for part, mask in (("low", ~high), ("high", high)):
-            row[f"coverage, shift ≤ thr" if part == "low" else "coverage, shift > thr"] = (
+            row["coverage, shift ≤ thr" if part == "low" else "coverage, shift > thr"] = (
                 f"{share(covered[mask], groups[mask], clustered=clustered)} (n {int(mask.sum())})" if mask.any() else "–")
         rows.append(row)
     return rows

@@ -10,8 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgshift.conformal import (CONFORMAL_FILE, ConformalCalibration, fit_conformal, load_conformal, prediction_sets,
-                                referral_budget, referral_reasons, save_conformal, venn_abers)
+from ecgshift.conformal import (
+    CONFORMAL_FILE,
+    ConformalCalibration,
+    fit_conformal,
+    load_conformal,
+    prediction_sets,
+    referral_budget,
+    referral_reasons,
+    save_conformal,
+    venn_abers,
+)
 from ecgshift.errors import ModelFileError
 from ecgshift.predictor import default_model_path, load_model
 
@@ -42,7 +51,7 @@ def test_per_class_coverage_on_exchangeable_data_is_at_least_one_minus_alpha() -
 def test_label_conditional_coverage_holds_when_the_prevalence_changes() -> None:
     rng = np.random.default_rng(1)
     alpha = 0.1
-    cov_af, cov_sr, rates = [], [], []
+    cov_af, cov_sr = [], []
     for _ in range(100):
         p, y = _scores(rng, 600, 0.1)  # calibrate at 10 % AF
         cal = fit_conformal(p, y, "hecg")

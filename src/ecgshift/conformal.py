@@ -136,7 +136,7 @@ class ConformalCalibration:
                           for m, cells in self.scores.items()}}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ConformalCalibration":
+    def from_dict(cls, data: dict) -> ConformalCalibration:
         if not isinstance(data, dict) or data.get("format") != CONFORMAL_FORMAT:
             raise ValueError(f"not an ecgshift conformal calibration (expected format {CONFORMAL_FORMAT!r})")
         scores = {}
