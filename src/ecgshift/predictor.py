@@ -17,6 +17,7 @@ import torch
 
 from ecgshift.assets import asset_path
 from ecgshift.checkpoint import Referral, RunConfig, load_run
+from ecgshift.conformal import ConformalCalibration, PredictionSets, load_conformal, prediction_sets
 from ecgshift.errors import BadInputError, ModelFileError
 from ecgshift.inference import mc_passes
 from ecgshift.network import MODALITY_CLASSES, EcgNet
@@ -28,6 +29,10 @@ from ecgshift.uncertainty import Predictions, entropy, summarize_samples
 
 __all__ = ["EcgShiftModel", "RecordSummary", "load_model", "default_model_path", "prediction_windowing", "prediction_quality",
            "OVERLAP_BELOW_S"]
+
+
+#: What to do about a run folder without ``conformal.json``.
+CONFORMAL_HINT = "no conformal.json; write one with `python scripts/conformal_calibrate.py --model DIR`"
 
 
 def default_model_path() -> Path:
@@ -77,12 +82,13 @@ class EcgShiftModel:
     """A trained run, ready to predict. Construct with :func:`load_model`."""
 
     def __init__(self, net: EcgNet, config: RunConfig, density: FeatureDensity | None, *, source: str = "",
-                 modality_density: FeatureDensity | None = None) -> None:
+                 modality_density: FeatureDensity | None = None, conformal: ConformalCalibration | None = None) -> None:
         self.net = net
         self.config = config
         self.density = density  # on AF-trunk features (AF/SR classes)
         self.modality_density = modality_density  # on modality-network features (modality classes): the shift score
         self.source = source
+        self.conformal = conformal  # the run's conformal.json (ecgshift.conformal), None for runs without one
 
     @property
     def harmonize(self) -> HarmonizeConfig:
@@ -119,6 +125,15 @@ class EcgShiftModel:
             refer=refer,
             start_s=np.arange(len(x)) * self.harmonize.window_s if start_s is None else np.asarray(start_s),
         )
+
+    def prediction_sets(self, predictions: Predictions, *, alpha: float, modality: str | None = None) -> PredictionSets:
+        """Conformal prediction sets (:mod:`ecgshift.conformal`) of these window predictions at level ``alpha``, from
+        the network's p(AF) (``p_af_network`` where a rhythm fusion decided), against the cells of ``modality``, else of
+        each window's predicted modality. A run without ``conformal.json`` raises a one-line ValueError."""
+        if self.conformal is None:
+            raise ValueError(f"model {self.source or self.config.model} has no conformal calibration ({CONFORMAL_HINT})")
+        p = predictions.p_af if predictions.p_af_network is None else predictions.p_af_network
+        return prediction_sets(self.conformal, p, predictions.modality if modality is None else modality, alpha=alpha)
 
     def shift_scores(self, passes) -> np.ndarray:
         """Shift score per window (see :mod:`ecgshift.shift`): the modality-feature density when the run
@@ -213,11 +228,12 @@ class EcgShiftModel:
 
 
 def load_model(path: str | Path | None = None) -> EcgShiftModel:
-    """A trained run folder (``model.safetensors`` + ``config.json``), or the default model shipped in the package."""
+    """A trained run folder (``model.safetensors`` + ``config.json``, and ``conformal.json`` when it has one:
+    ``model.conformal``, else None), or the default model shipped in the package."""
     path = Path(path) if path is not None else default_model_path()
     if not path.exists():
         raise ModelFileError(path, "model not found (train one with `ecgshift train --preset default`)")
     net, config, extra = load_run(path)
     tensors = {k: v.numpy() for k, v in extra.items()}
     return EcgShiftModel(net, config, FeatureDensity.from_tensors(tensors), source=str(path),
-                         modality_density=FeatureDensity.from_tensors(tensors, "modality_density"))
+                         modality_density=FeatureDensity.from_tensors(tensors, "modality_density"), conformal=load_conformal(path))
