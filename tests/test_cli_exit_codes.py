@@ -80,3 +80,32 @@ def test_a_programming_key_error_is_not_disguised_as_a_user_error(monkeypatch) -
     monkeypatch.setattr(sys, "argv", ["ecgshift", "models"])
     with pytest.raises(KeyError):
         main()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--alpha", "0"], "alpha"), (["--alpha", "1.5"], "alpha"), (["--alpha", "abc"], "alpha"),
+    (["--max-referral", "0.1"], "--max-referral needs --alpha"), (["--alpha", "0.05", "--max-referral", "2"], "max referral"),
+])
+def test_bad_conformal_options_are_one_line_usage_errors(argv, says, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, err = run_main(["predict", str(SAMPLE), "--mc", "2", "--out", str(tmp_path / "p.csv"), *argv], monkeypatch, capsys)
+    assert code == 2 and says in err and "Traceback" not in err
+
+
+def test_predict_with_alpha_gives_each_short_recording_a_conformal_set_and_its_referral_reasons(tmp_path: Path, monkeypatch, capsys) -> None:
+    import pandas as pd
+
+    from ecgshift.conformal import REFERRAL_REASONS
+
+    inputs = [str(sample_folder() / "tecg" / name) for name in ("A00002.hea", "A00005.hea", "A00056.hea")]
+    monkeypatch.setattr(sys, "argv", ["ecgshift", "predict", *inputs, "--mc", "2", "--alpha", "0.05", "--max-referral", "0.5",
+                                      "--out", str(tmp_path / "p.csv")])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    code, printed = exit_.value.code, capsys.readouterr().out
+    frame = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert code == 0 and (frame.alpha == 0.05).all()
+    assert set(frame.conformal_set) <= {"AF", "SR", "AF+SR", "none"}
+    for sets, reasons in zip(frame.conformal_set, frame.referral_reason):
+        assert all(r in REFERRAL_REASONS for r in reasons.split("; ") if r)
+        assert ("uncertain" in reasons) == (sets == "AF+SR") and ("looks like neither" in reasons) == (sets == "none")
+    assert "referral budget:" in printed

@@ -28,7 +28,10 @@ __all__ = ["collect_inputs", "predict_path", "predict_paths", "PathPrediction", 
 RECORD_COLUMNS = ("record", "path", "status", "given_modality", "predicted_modality", "modality_share", "p_af", "label",
                   "label_rule", "entropy", "mutual_info", "shift_score", "refer", "n_windows", "af_window_fraction", "decided_by",
                   "p_af_network", "af_burden_pct", "af_burden_low_pct", "af_burden_high_pct", "burden_text", "n_episodes",
-                  "longest_episode_s", "n_short_af_runs", "record_class", "reference", "problems", "start_time")
+                  "longest_episode_s", "n_short_af_runs", "record_class", "reference", "problems", "start_time", "implausible_fs",
+                  "n_excluded")
+#: Columns added with a conformal level (``predict_paths(..., alpha=)``, ``ecgshift predict --alpha``).
+CONFORMAL_COLUMNS = ("alpha", "conformal_set", "referral_reason")
 
 
 def collect_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -163,7 +166,38 @@ def _record_row(model, result: PathPrediction, base: dict) -> dict:
             "entropy": s.entropy, "mutual_info": s.mutual_info, "shift_score": s.shift_score,
             "refer": s.refer or result.suspect_fs, "n_windows": s.n_windows, "af_window_fraction": s.af_window_fraction,
             "decided_by": result.analysis.decided_by, "p_af_network": s.p_af_network, "reference": result.reference,
-            "problems": join_problems(result.problems), "start_time": clock_text(result.analysis.start_time)}
+            "problems": join_problems(result.problems), "start_time": clock_text(result.analysis.start_time),
+            "implausible_fs": result.suspect_fs, "n_excluded": len(result.excluded)}
+
+
+def add_conformal(frame: pd.DataFrame, model, *, alpha: float) -> pd.DataFrame:
+    """``frame`` (record rows of :func:`predict_paths`) with :data:`CONFORMAL_COLUMNS` (:mod:`ecgshift.conformal`): the
+    prediction set of each recording under 5 min at level ``alpha`` in its modality's cells (the given modality, else the
+    predicted one) from the network's p(AF), and the referral reasons of every done recording. Recordings of 5 min or more
+    are labelled by their episodes (the set is not used: ``conformal_set`` empty, reasons without ``uncertain``)."""
+    from ecgshift.conformal import check_alpha, prediction_sets, referral_reasons
+
+    alpha = check_alpha(alpha)
+    out = frame.copy()
+    done = (out["status"] == DONE).to_numpy()
+    short = done & (out["decided_by"].astype(str) != "network+rhythm").to_numpy()
+    given = out["given_modality"].astype(str)
+    modality = given.where(given.isin(["tecg", "recg", "hecg"]), out["predicted_modality"].astype(str)).to_numpy()
+    p = pd.to_numeric(out["p_af_network"], errors="coerce").to_numpy(float)
+    p = np.where(np.isfinite(p), p, pd.to_numeric(out["p_af"], errors="coerce").to_numpy(float))
+    labels = np.full(len(out), "", dtype=object)
+    uncertain, neither = np.zeros(len(out), bool), np.zeros(len(out), bool)
+    if short.any():
+        sets = prediction_sets(model.conformal, p[short], modality[short], alpha=alpha)
+        labels[short], uncertain[short], neither[short] = sets.label, sets.uncertain, sets.neither
+    reasons = referral_reasons(uncertain=uncertain, neither=neither,
+                               unlike_training=pd.to_numeric(out["shift_score"], errors="coerce").to_numpy(float) > model.referral.shift_score,
+                               quality=pd.to_numeric(out["n_excluded"], errors="coerce").fillna(0).to_numpy() > 0,
+                               implausible_fs=out["implausible_fs"].fillna(False).astype(bool).to_numpy())
+    out["alpha"] = np.where(done, alpha, np.nan)
+    out["conformal_set"] = labels
+    out["referral_reason"] = np.where(done, reasons, "")
+    return out
 
 
 def _window_rows(result: PathPrediction, base: dict) -> list[dict]:

@@ -177,6 +177,8 @@ def predict_command(
     fs: Optional[float] = typer.Option(None, "--fs", help="Sampling rate (Hz) for CSV inputs."),
     rhythm: bool = typer.Option(True, "--rhythm/--no-rhythm", help="Decide recordings of 5 min or more (Holter-like) by the network fused with rhythm evidence, as `ecgshift holter` does."),
     out: Path = typer.Option(Path("predictions.csv"), "--out", help="CSV to write."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Conformal miss rate per class, e.g. 0.05: adds alpha, conformal_set ({AF}, {SR}, both = uncertain, none = looks like neither) and referral_reason columns (recordings under 5 min; the model card's Guarantees say what it covers)."),
+    max_referral: Optional[float] = typer.Option(None, "--max-referral", help="With --alpha: the share of recordings the service can read; says whether --alpha fits it and, if not, the smallest alpha that does."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML report per recording into this folder (<record>.html: ECG strips, p(AF) and uncertainty per window, referral reasons, excluded spans)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch threads (default: the cores this process may use minus one for the rhythm-evidence thread, at least 1)."),
@@ -191,10 +193,14 @@ def predict_command(
     if modality not in MODALITIES:
         raise EcgShiftError(f"--modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
     config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm, channel=channel, threads=threads)
+    _check_conformal_options(alpha, max_referral, windows)
     check_output_file(out)
     if report is not None:
         check_output_folder(report)
     model = load_model(model_dir)
+    if alpha is not None and model.conformal is None:
+        raise EcgShiftError(f"{model.source}: this model has no conformal calibration (no conformal.json; write one with "
+                            "`python scripts/conformal_calibrate.py --model DIR`), so --alpha cannot be applied")
     inputs = collect_inputs(paths)
     if not inputs:
         raise EcgShiftError(f"{', '.join(map(str, paths))}: no recordings found (.hea, .edf, .csv …)")
@@ -212,13 +218,52 @@ def predict_command(
         frame = predict_paths(model, inputs, config=config, fs=fs, given_modality=modality, windows=windows,
                               fusion=default_fusion() if rhythm else None, on_path=lambda i, n: progress.update(task, completed=i),
                               on_result=on_result)
+    if alpha is not None:
+        from ecgshift.batch import add_conformal
+
+        frame = add_conformal(frame, model, alpha=alpha)
     write_and_show(frame, out)
+    if alpha is not None and max_referral is not None:
+        _show_budget(frame, model, alpha=alpha, max_referral=max_referral)
     if report is not None:
         console.print(f"reports: {len(inputs)} HTML pages → {report}")
     code = exit_code(frame.drop_duplicates("path").status)
     if code:
         raise typer.Exit(code)  # some input was not done (also under CliRunner / standalone click, which ignore return values)
     return 0
+
+
+def _check_conformal_options(alpha, max_referral, windows: bool) -> None:
+    """--alpha in (0, 1), --max-referral in [0, 1] and only with --alpha, record rows only: one-line usage errors."""
+    from ecgshift.conformal import check_alpha, check_budget
+
+    try:
+        if alpha is not None:
+            check_alpha(alpha)
+        if max_referral is not None:
+            check_budget(max_referral)
+    except ValueError as exc:
+        raise EcgShiftError(str(exc)) from None
+    if max_referral is not None and alpha is None:
+        raise EcgShiftError("--max-referral needs --alpha (the guarantee whose referrals it budgets)")
+    if alpha is not None and windows:
+        raise EcgShiftError("--alpha applies to record rows (the calibration is per recording for tECG and rECG): drop --windows")
+
+
+def _show_budget(frame, model, *, alpha: float, max_referral: float) -> None:
+    """Whether --alpha's referrals fit --max-referral on these recordings, and if not which α does (one line)."""
+    import numpy as np
+
+    from ecgshift.conformal import referral_budget
+
+    short = (frame.status == "done") & (frame.conformal_set.astype(str) != "")
+    if not short.any():
+        console.print("referral budget: no recording under 5 min to apply --alpha to")
+        return
+    given = frame.given_modality.astype(str)
+    modality = given.where(given.isin(["tecg", "recg", "hecg"]), frame.predicted_modality.astype(str))[short].to_numpy()
+    p = frame.p_af_network.astype(float).where(np.isfinite(frame.p_af_network.astype(float)), frame.p_af.astype(float))[short].to_numpy()
+    console.print(f"referral budget: {referral_budget(model.conformal, p, modality, alpha=alpha, max_referral=max_referral)}", highlight=False)
 
 
 def pipeline_options(*, mc: int, full_mc: bool, rhythm: bool = True, channel: str | None = None, threads: int | None = None):
