@@ -20,7 +20,8 @@ from ecgshift.cli import app
 from ecgshift.clock import clock_text
 from ecgshift.holter import HolterConfig, analyse_holter
 from ecgshift.holter.batch import SUMMARY_FILE
-from ecgshift.holter.report import episodes_frame, timeline_figures, write_outputs
+from ecgshift.holter.report import episodes_frame, write_outputs
+from ecgshift.holter.timeline import timeline_figures
 from ecgshift.io.annotations import write_af_annotations
 from ecgshift.predictor import load_model
 
@@ -154,7 +155,11 @@ def test_holter_outputs_include_the_episodes_as_annotations_readable_beside_the_
     assert files["annotations"] == tmp_path / "out" / "mitdb202_1000s.af"
     rhythms = io.read_annotations(tmp_path / "out" / "mitdb202_1000s.hea", extension="af", fs=timed_result.fs,
                                   duration_s=timed_result.duration_s)
-    assert [(r.start_s, r.end_s) for r in rhythms if r.label == "AF"] == [(e.start_s, e.end_s) for e in timed_result.episodes]
+    read_back = [(r.start_s, r.end_s) for r in rhythms if r.label == "AF"]
+    episodes = [(e.start_s, e.end_s) for e in timed_result.episodes]
+    assert len(read_back) == len(episodes) >= 1
+    # annotations sit on samples; episode edges may sit at R-peaks between them: equal to within one sample
+    np.testing.assert_allclose(np.asarray(read_back), np.asarray(episodes), atol=1.0 / timed_result.fs)
     beside = tmp_path / "record"  # copied next to the original record, the file is that record's annotator 'af'
     beside.mkdir()
     for f in Path(timed_result.path).parent.glob("mitdb202_1000s.*"):

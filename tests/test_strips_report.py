@@ -19,7 +19,8 @@ from ecgshift import io
 from ecgshift.batch import predict_path
 from ecgshift.cli import app
 from ecgshift.holter import HolterConfig, analyse_holter
-from ecgshift.holter.report import MAX_REVIEW_STRIPS, strip_table, write_outputs
+from ecgshift.holter.report import write_outputs
+from ecgshift.holter.timeline import MAX_REVIEW_STRIPS, strip_table
 from ecgshift.predictor import load_model
 from ecgshift.recording_report import MAX_STRIPS, chosen_strips, excluded_spans, recording_report_html
 from ecgshift.strips import DPI, GRID_MAJOR, GRID_MINOR, MM_PER_MV, MM_PER_S, draw_strip, strip_png, strip_signal
