@@ -18,10 +18,10 @@ from ecgshift import io
 from ecgshift.clock import clock_text
 from ecgshift.errors import BadInputError
 from ecgshift.pipeline import RHYTHM_CONTEXT_S, RHYTHM_MIN_S, Analysis, PipelineConfig, analyse
-from ecgshift.record import label_fractions
 from ecgshift.rhythm.fusion import RhythmFusion
 from ecgshift.status import DONE, ERROR, EXCLUDED, REJECTED, join_problems, status
 from ecgshift.uncertainty import Predictions
+from ecgshift.windows import rhythm_labels
 
 __all__ = ["collect_inputs", "predict_path", "predict_paths", "PathPrediction", "RECORD_COLUMNS", "RHYTHM_MIN_S", "RHYTHM_CONTEXT_S"]
 
@@ -91,9 +91,8 @@ class PathPrediction:
             return ""
         a = self.analysis
         if a.rhythms:
-            af = [label_fractions(a.rhythms, s, e)["AF"] >= a.harmonize.af_threshold
-                  for s, e in zip(a.windows.start_s, a.windows.end_s)]
-            return f"AF {np.mean(af):.0%} of windows"
+            labels, _ = rhythm_labels(a.rhythms, a.windows.start_s.to_numpy(float), config=a.harmonize)
+            return f"AF {np.mean(labels == 'AF'):.0%} of windows"
         return a.label or ""
 
 
@@ -170,6 +169,15 @@ def _record_row(model, result: PathPrediction, base: dict) -> dict:
             "implausible_fs": result.suspect_fs, "n_excluded": len(result.excluded)}
 
 
+def conformal_inputs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per record row: the modality whose conformal cells apply (the given one, else the predicted one) and the p(AF)
+    they were calibrated on (the network's, ``p_af_network``, where a fusion decided; else ``p_af``)."""
+    given = frame["given_modality"].astype(str)
+    modality = given.where(given.isin(["tecg", "recg", "hecg"]), frame["predicted_modality"].astype(str)).to_numpy()
+    p = pd.to_numeric(frame["p_af_network"], errors="coerce").to_numpy(float)
+    return modality, np.where(np.isfinite(p), p, pd.to_numeric(frame["p_af"], errors="coerce").to_numpy(float))
+
+
 def add_conformal(frame: pd.DataFrame, model, *, alpha: float) -> pd.DataFrame:
     """``frame`` (record rows of :func:`predict_paths`) with :data:`CONFORMAL_COLUMNS` (:mod:`ecgshift.conformal`): the
     prediction set of each recording under 5 min at level ``alpha`` in its modality's cells (the given modality, else the
@@ -181,10 +189,7 @@ def add_conformal(frame: pd.DataFrame, model, *, alpha: float) -> pd.DataFrame:
     out = frame.copy()
     done = (out["status"] == DONE).to_numpy()
     short = done & (out["decided_by"].astype(str) != "network+rhythm").to_numpy()
-    given = out["given_modality"].astype(str)
-    modality = given.where(given.isin(["tecg", "recg", "hecg"]), out["predicted_modality"].astype(str)).to_numpy()
-    p = pd.to_numeric(out["p_af_network"], errors="coerce").to_numpy(float)
-    p = np.where(np.isfinite(p), p, pd.to_numeric(out["p_af"], errors="coerce").to_numpy(float))
+    modality, p = conformal_inputs(out)
     labels = np.full(len(out), "", dtype=object)
     uncertain, neither = np.zeros(len(out), bool), np.zeros(len(out), bool)
     if short.any():

@@ -88,6 +88,7 @@ class EcgShiftModel:
         self.density = density  # on AF-trunk features (AF/SR classes)
         self.modality_density = modality_density  # on modality-network features (modality classes): the shift score
         self.source = source
+        self._fusion = None  # the shipped rhythm fusion, read on the first prediction that needs it (not per call)
         self.conformal = conformal  # the run's conformal.json (ecgshift.conformal), None for runs without one
 
     @property
@@ -160,17 +161,22 @@ class EcgShiftModel:
     def analyse(self, record_or_array: Record | np.ndarray, *, fs: float | None = None, mc: int = 20, mc_scope: str = "head",
                 rhythm: bool = True, threads: int | None = None):
         """The whole :class:`ecgshift.pipeline.Analysis` of :meth:`predict` (every window, its quality, the decision rule)."""
-        from ecgshift.rhythm.fusion import default_fusion
-
         record = self._as_record(record_or_array, fs)
         try:
             config = PipelineConfig(mc=mc, mc_scope=mc_scope, rhythm=rhythm, threads=threads)
         except ValueError as exc:
             raise BadInputError(None, str(exc)) from None
-        result = analyse(record, model=self, config=config, fusion=default_fusion() if rhythm else None)
+        result = analyse(record, model=self, config=config, fusion=self._default_fusion() if rhythm else None)
         for problem in result.problems:
             warnings.warn(f"{result.source}: {problem}", stacklevel=3)
         return result
+
+    def _default_fusion(self):
+        if self._fusion is None:
+            from ecgshift.rhythm.fusion import default_fusion
+
+            self._fusion = default_fusion()
+        return self._fusion
 
     def summarize(self, predictions: Predictions | Analysis) -> RecordSummary:
         """Aggregate window predictions — or a whole :class:`~ecgshift.pipeline.Analysis`, which adds the AF time

@@ -30,7 +30,7 @@ from ecgshift.io.checks import check_signal
 from ecgshift.preprocess import HarmonizeConfig, Harmonizer, normalize
 from ecgshift.record import Record, label_fractions
 
-__all__ = ["Windows", "Chunk", "ChunkFailure", "window_record", "read_span", "stream_chunks", "concat_windows"]
+__all__ = ["Windows", "Chunk", "ChunkFailure", "window_record", "rhythm_labels", "read_span", "stream_chunks", "concat_windows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,20 +114,26 @@ def window_record(
     )
 
 
+def rhythm_labels(rhythms, starts: np.ndarray, *, config: HarmonizeConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The label of each window starting at ``starts`` from rhythm intervals (the rule of the module docstring:
+    ``AF`` / ``SR`` when at least ``af_threshold`` of it is, else ``other``) and its annotated AF fraction."""
+    labels = np.empty(starts.size, dtype="<U5")
+    af = np.empty(starts.size, dtype=np.float32)
+    for i, start in enumerate(starts):
+        fractions = label_fractions(rhythms, start, start + config.window_s)
+        af[i] = fractions["AF"]
+        if fractions["AF"] >= config.af_threshold:
+            labels[i] = "AF"
+        elif fractions["SR"] >= config.af_threshold:
+            labels[i] = "SR"
+        else:
+            labels[i] = "other"
+    return labels, af
+
+
 def _labels(rec: Record, starts: np.ndarray, config: HarmonizeConfig) -> tuple[np.ndarray, np.ndarray]:
     if rec.rhythms:
-        labels = np.empty(starts.size, dtype="<U5")
-        af = np.empty(starts.size, dtype=np.float32)
-        for i, start in enumerate(starts):
-            fractions = label_fractions(rec.rhythms, start, start + config.window_s)
-            af[i] = fractions["AF"]
-            if fractions["AF"] >= config.af_threshold:
-                labels[i] = "AF"
-            elif fractions["SR"] >= config.af_threshold:
-                labels[i] = "SR"
-            else:
-                labels[i] = "other"
-        return labels, af
+        return rhythm_labels(rec.rhythms, starts, config=config)
     label = rec.label or ""
     value = np.nan if not label else float(label == "AF")
     return np.full(starts.size, label, dtype="<U5"), np.full(starts.size, value, dtype=np.float32)

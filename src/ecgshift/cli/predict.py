@@ -252,18 +252,16 @@ def _check_conformal_options(alpha, max_referral, windows: bool) -> None:
 
 def _show_budget(frame, model, *, alpha: float, max_referral: float) -> None:
     """Whether --alpha's referrals fit --max-referral on these recordings, and if not which α does (one line)."""
-    import numpy as np
-
+    from ecgshift.batch import conformal_inputs
     from ecgshift.conformal import referral_budget
 
-    short = (frame.status == "done") & (frame.conformal_set.astype(str) != "")
+    short = ((frame.status == "done") & (frame.conformal_set.astype(str) != "")).to_numpy()
     if not short.any():
         console.print("referral budget: no recording under 5 min to apply --alpha to")
         return
-    given = frame.given_modality.astype(str)
-    modality = given.where(given.isin(["tecg", "recg", "hecg"]), frame.predicted_modality.astype(str))[short].to_numpy()
-    p = frame.p_af_network.astype(float).where(np.isfinite(frame.p_af_network.astype(float)), frame.p_af.astype(float))[short].to_numpy()
-    console.print(f"referral budget: {referral_budget(model.conformal, p, modality, alpha=alpha, max_referral=max_referral)}", highlight=False)
+    modality, p = conformal_inputs(frame)
+    check = referral_budget(model.conformal, p[short], modality[short], alpha=alpha, max_referral=max_referral)
+    console.print(f"referral budget: {check}", highlight=False)
 
 
 def pipeline_options(*, mc: int, full_mc: bool, rhythm: bool = True, channel: str | None = None, threads: int | None = None):

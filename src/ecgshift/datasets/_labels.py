@@ -57,6 +57,12 @@ class LabelledExcerpts:
     details_file: ClassVar[str] = "label_details.csv"
     details: ClassVar[dict[str, str]] = {}
 
+    def files(self) -> list[Path]:
+        """The two label files and every listed record's header, signal and ``.qrs`` beats that exist."""
+        table = self.label_table()
+        records = [f for r in table.record for f in (self.root / f"{r}.hea", self.root / f"{r}.dat", self.root / f"{r}.qrs") if f.exists()]
+        return sorted([self.root / self.labels_file, self.root / self.details_file, *records])
+
     def label_table(self) -> pd.DataFrame:
         labels = read_label_file(self.root / self.labels_file, columns=("duration_s", "af_seconds"), numeric=("duration_s", "af_seconds"))
         details = read_label_file(self.root / self.details_file, columns=tuple(self.details))

@@ -48,11 +48,6 @@ class AFTDB(LabelledExcerpts, Dataset):
     def looks_like(cls, folder: Path) -> bool:
         return any((folder / f"{prefix}01.hea").exists() for prefix in ("s", "a")) and not (folder / "p01.hea").exists()
 
-    def files(self) -> list[Path]:
-        table = self.label_table()
-        records = [f for r in table.record for f in (self.root / f"{r}.hea", self.root / f"{r}.dat", self.root / f"{r}.qrs") if f.exists()]
-        return sorted([self.root / self.labels_file, self.root / self.details_file, *records])
-
     def describe(self) -> pd.DataFrame:
         table = self.label_table()
         rows = []

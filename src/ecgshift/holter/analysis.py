@@ -233,9 +233,15 @@ def _resolve_fusion(fusion: RhythmFusion | None, config: HolterConfig) -> Rhythm
 def decide(windows: pd.DataFrame, *, fusion: RhythmFusion | None, config: HolterConfig) -> tuple[np.ndarray, np.ndarray]:
     """Per window: AF or not (bool), and the fused p(AF) (NaN where the fusion did not decide); the rule of
     :func:`ecgshift.pipeline.decide`, which ``ecgshift predict`` and the API apply too."""
+    decided, fused = _decided(windows, fusion=fusion, config=config)
+    return decided["is_af"].to_numpy(bool), fused
+
+
+def _decided(windows: pd.DataFrame, *, fusion: RhythmFusion | None, config: HolterConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """The pipeline's decision (the RR override only without a fusion) and the fused p(AF) where the fusion decided."""
     decided = decide_windows(windows, fusion=fusion, rr_overrides=fusion is None and config.rr_overrides)
     fused = np.where(decided["decided_by"].to_numpy() == "network+rhythm", decided["p_af_decided"].to_numpy(float), np.nan)
-    return decided["is_af"].to_numpy(bool), fused
+    return decided, fused
 
 
 def redecide(result: HolterResult, *, fusion: RhythmFusion | None) -> HolterResult:
@@ -244,9 +250,8 @@ def redecide(result: HolterResult, *, fusion: RhythmFusion | None) -> HolterResu
     w = result.windows.copy()
     starts, ends = w["start_s"].to_numpy(float), w["end_s"].to_numpy(float)
     ok = w["quality"].to_numpy() == "ok"
-    decided = decide_windows(w, fusion=fusion, rr_overrides=fusion is None and result.config.rr_overrides)
+    decided, fused = _decided(w, fusion=fusion, config=result.config)
     is_af = decided["is_af"].to_numpy(bool)
-    fused = np.where(decided["decided_by"].to_numpy() == "network+rhythm", decided["p_af_decided"].to_numpy(float), np.nan)
     w["is_af"], w["p_af_fused"], w["decided_by"] = is_af, fused, decided["decided_by"]
     p_episode = np.where(np.isnan(fused), np.nan_to_num(w["p_af"].to_numpy(float)), fused)
     af = windows_af_time(w.assign(p_af_decided=p_episode), beats_s=result.beats_s, ectopic_s=result.ectopic_s, max_gap_s=result.config.max_gap_s,
