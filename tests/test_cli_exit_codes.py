@@ -109,3 +109,46 @@ def test_predict_with_alpha_gives_each_short_recording_a_conformal_set_and_its_r
         assert all(r in REFERRAL_REASONS for r in reasons.split("; ") if r)
         assert ("uncertain" in reasons) == (sets == "AF+SR") and ("looks like neither" in reasons) == (sets == "none")
     assert "referral budget:" in printed
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--alpha", "0"], "alpha"), (["--alpha", "-1"], "alpha"),
+    (["--max-referral", "0.1"], "--max-referral needs --alpha"), (["--alpha", "0.05", "--max-referral", "1.2"], "max referral"),
+])
+def test_bad_conformal_options_of_holter_are_one_line_usage_errors(argv, says, tmp_path: Path, monkeypatch, capsys) -> None:
+    holter_sample = sample_folder() / "hecg" / "mitdb116_0s.hea"
+    code, err = run_main(["holter", str(holter_sample), "--mc", "2", "--out", str(tmp_path / "h"), *argv], monkeypatch, capsys)
+    assert code == 2 and says in err and "Traceback" not in err
+    assert not (tmp_path / "h").exists()
+
+
+def test_holter_with_alpha_gives_each_window_a_set_and_counts_them_in_the_summary(tmp_path: Path, monkeypatch, capsys) -> None:
+    import json
+
+    import pandas as pd
+
+    from ecgshift.conformal import REFERRAL_REASONS
+
+    record = sample_folder() / "hecg" / "mitdb202_1000s.hea"
+    monkeypatch.setattr(sys, "argv", ["ecgshift", "holter", str(record), "--mc", "2", "--alpha", "0.05", "--max-referral", "0.01",
+                                      "--out", str(tmp_path / "h")])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 0
+    windows = pd.read_csv(tmp_path / "h" / "mitdb202_1000s" / "windows.csv", keep_default_na=False)
+    summary = json.loads((tmp_path / "h" / "mitdb202_1000s" / "summary.json").read_text())["conformal"]
+    ok = windows.quality == "ok"
+    assert set(windows.conformal_set[ok]) <= {"AF", "SR", "AF+SR", "none"} and (windows.conformal_set[~ok] == "").all()
+    for sets, reasons in zip(windows.conformal_set, windows.referral_reason):
+        assert all(r in REFERRAL_REASONS for r in reasons.split("; ") if r)
+        assert ("uncertain" in reasons) == (sets == "AF+SR") and ("looks like neither" in reasons) == (sets == "none")
+    assert summary["alpha"] == 0.05 and summary["n_windows"] == int(ok.sum())
+    assert summary["sets"] == {k: int((windows.conformal_set == k).sum()) for k in ("AF", "SR", "AF+SR", "none")}
+    referred = (windows.conformal_set[ok] != "AF") & (windows.conformal_set[ok] != "SR")
+    assert summary["referral_rate"] == pytest.approx(referred.mean())
+    budget = summary["budget"]
+    assert budget["max_referral"] == 0.01 and budget["holds"] == (summary["referral_rate"] <= 0.01)
+    row = pd.read_csv(tmp_path / "h" / "holter_summary.csv", keep_default_na=False).iloc[0]
+    assert row.alpha == 0.05 and row.referral_budget == ("holds" if budget["holds"] else f"broken by {100 * budget['excess']:.1f} points")
+    timeline = (tmp_path / "h" / "mitdb202_1000s" / "timeline.html").read_text()
+    assert "conformal sets at alpha 0.05" in timeline and "referral budget" in timeline

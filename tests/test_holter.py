@@ -405,3 +405,31 @@ def test_predict_reports_a_crashing_rhythm_detector_in_the_problems_column(model
     assert result.problems == ("100-200 s: no rhythm evidence (RuntimeError: simulated detector crash)",)
     frame = batch.predict_paths(model, [AF_EXCERPT], config=PipelineConfig(mc=2), fusion=default_fusion())
     assert frame.loc[0, "status"] == "done" and frame.loc[0, "problems"] == ""  # real detector, whole record: no problems
+
+
+def test_holter_alpha_with_a_model_without_conformal_calibration_is_one_line_naming_the_model(model_dir: Path, tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.command("holter")(holter_command)
+    uncalibrated = shutil.copytree(model_dir, tmp_path / "model")
+    (uncalibrated / "conformal.json").unlink(missing_ok=True)  # a model trained before conformal calibration
+    result = CliRunner().invoke(app, [str(SR_EXCERPT), "--out", str(tmp_path / "h"), "--model", str(uncalibrated), "--alpha", "0.05"])
+    assert isinstance(result.exception, EcgShiftError) and "no conformal calibration" in str(result.exception)
+    assert not (tmp_path / "h").exists()
+
+
+def test_conformal_sets_of_a_holter_result_follow_the_hecg_window_cells(af_result, model: EcgShiftModel) -> None:
+    from ecgshift.conformal import fit_conformal, prediction_sets
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(50), np.zeros(50)].astype(int)
+    calibration = fit_conformal(np.clip(0.8 * y + 0.2 * rng.random(100), 0, 1), y, "hecg")
+    saved, model.conformal = model.conformal, calibration
+    try:
+        result = holter.with_conformal(af_result, model=model, alpha=0.1, max_referral=0.2)
+    finally:
+        model.conformal = saved
+    ok = result.windows.quality == "ok"
+    expected = prediction_sets(calibration, result.windows.p_af[ok].to_numpy(float), "hecg", alpha=0.1).label
+    assert list(result.windows.conformal_set[ok]) == list(expected)
+    assert result.conformal.n_windows == int(ok.sum()) and result.conformal.budget.max_referral == 0.2
+    assert sum(result.conformal.sets.values()) == int(ok.sum())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import signal as sps
 
 __all__ = [
     "AugmentConfig",
@@ -21,6 +22,9 @@ __all__ = [
     "time_shift",
     "invert",
     "beat_resample",
+    "band_limit",
+    "emg_noise",
+    "quantize",
 ]
 
 
@@ -107,6 +111,41 @@ def beat_resample(x: np.ndarray, fs: float, rng: np.random.Generator, *, max_str
     return out
 
 
+def band_limit(x: np.ndarray, fs: float, rng: np.random.Generator, *, high_pass_hz: tuple[float, float] = (0.3, 2.0),
+               low_pass_hz: tuple[float, float] = (12.0, 40.0)) -> np.ndarray:
+    """A device's pass band: each window through its own Butterworth band-pass (order 2, zero phase), the corners drawn
+    log-uniform from ``high_pass_hz`` and ``low_pass_hz`` (capped below Nyquist). Mimics recorders with a narrower band
+    than the one the windows were harmonized to (handhelds and Holters often stop near 15–25 Hz)."""
+    nyquist = fs / 2
+    out = np.empty_like(x, dtype=np.float32)
+    lows = np.exp(rng.uniform(np.log(high_pass_hz[0]), np.log(high_pass_hz[1]), size=x.shape[0]))
+    highs = np.exp(rng.uniform(np.log(low_pass_hz[0]), np.log(low_pass_hz[1]), size=x.shape[0]))
+    for i, (lo, hi) in enumerate(zip(lows, np.minimum(highs, 0.95 * nyquist))):
+        sos = sps.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
+        out[i] = sps.sosfiltfilt(sos, x[i], axis=-1)
+    return out
+
+
+def emg_noise(x: np.ndarray, fs: float, rng: np.random.Generator, *, std: float = 0.25, low_hz: float = 15.0) -> np.ndarray:
+    """Muscle (electrode) noise: white noise high-passed at ``low_hz``, its level in [0, ``std``], switched on for one
+    random stretch of each window (a patient moving while recording)."""
+    n, _, length = x.shape
+    sos = sps.butter(2, min(low_hz, 0.4 * fs), btype="highpass", fs=fs, output="sos")
+    noise = sps.sosfilt(sos, rng.standard_normal(x.shape), axis=-1)
+    noise /= np.maximum(noise.std(axis=-1, keepdims=True), 1e-6)
+    starts = rng.integers(0, length // 2, size=n)
+    stops = starts + rng.integers(length // 4, length + 1, size=n)
+    t = np.arange(length)
+    on = ((t >= starts[:, None]) & (t < stops[:, None]))[:, None, :]
+    return (x + rng.uniform(0, std, size=(n, 1, 1)) * noise * on).astype(np.float32)
+
+
+def quantize(x: np.ndarray, fs: float, rng: np.random.Generator, *, max_step: float = 0.08) -> np.ndarray:
+    """A coarse analogue-to-digital converter: round each window to a step in [0.01, ``max_step``] (standard deviations)."""
+    step = rng.uniform(0.01, max_step, size=(x.shape[0], 1, 1))
+    return (np.round(x / step) * step).astype(np.float32)
+
+
 _STEPS = {
     "noise": add_noise,
     "baseline": baseline_wander,
@@ -114,12 +153,16 @@ _STEPS = {
     "shift": time_shift,
     "invert": invert,
     "beats": beat_resample,
+    "band": band_limit,
+    "emg": emg_noise,
+    "quantize": quantize,
 }
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Probability that each step is applied to a window (0 disables it). ``beats`` is the STAR-style option (slower)."""
+    """Probability that each step is applied to a window (0 disables it). ``beats`` is the STAR-style option (slower);
+    ``band``, ``emg`` and ``quantize`` mimic other devices (pass band, electrode noise, converter resolution)."""
 
     noise: float = 0.5
     baseline: float = 0.5
@@ -127,6 +170,9 @@ class AugmentConfig:
     shift: float = 0.5
     invert: float = 0.3
     beats: float = 0.0
+    band: float = 0.0
+    emg: float = 0.0
+    quantize: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ecgshift.augment import AugmentConfig
 from ecgshift.mixing import parse_mix
 from ecgshift.training import TrainConfig
 from ecgshift.errors import UnknownNameError
@@ -33,6 +34,8 @@ _RESNET = replace(_DEFAULT_25EP, epochs=50, patience=12)
 # The shipped recipe: the same with the CRNN (ahead of the ResNet on validation on two seeds, docs/model-card.md).
 _DEFAULT = replace(_RESNET, model="crnn")
 
+_DEVICE_AUG = replace(_DEFAULT, augment=AugmentConfig(band=0.4, emg=0.3, quantize=0.2))
+
 PRESETS: dict[str, TrainConfig] = {
     # the model shipped in the package (see docs/model-card.md, which also shows how it was chosen)
     "default": _DEFAULT,
@@ -43,6 +46,10 @@ PRESETS: dict[str, TrainConfig] = {
     "with-other": replace(_V1, class_shares={"SR": 0.35, "AF": 0.5, "other": 0.15}),  # v1 + 'other' negatives
     "redraw-ema": replace(_DEFAULT_25EP, class_shares={"SR": 0.5, "AF": 0.5}),  # default-25ep without 'other' negatives
     "transformer": replace(_RESNET, model="transformer"),  # the resnet recipe with the attention model
+    # issue 20 candidates: augmentations that mimic other devices (pass band, electrode noise, converter resolution),
+    # and the same with twice the windows per epoch
+    "device-aug": _DEVICE_AUG,
+    "device-aug-2x": replace(_DEVICE_AUG, budget=24_000),
     # a small, fast run for tests and smoke checks
     "quick": TrainConfig(mix=parse_mix("tecg=0.5,recg=0.2,hecg=0.3"), budget=600, epochs=2, patience=2, seed=0),
 }

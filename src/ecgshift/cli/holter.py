@@ -32,7 +32,7 @@ def _show(frame, out: Path) -> None:
     table = Table(title=f"ecgshift holter → {out}")
     columns = [c for c in ("record", "status", "duration_s", "analysed_s", "burden_text", "n_episodes", "n_short_af_runs", "record_class",
                            "n_review_windows",
-                           "ref_episode_sensitivity", "ref_episode_ppv", "ref_burden_error_pct") if c in frame]
+                           "alpha", "conformal_referral_rate", "referral_budget", "ref_episode_sensitivity", "ref_episode_ppv", "ref_burden_error_pct") if c in frame]
     for column in columns:
         table.add_column(column)
     for row in frame.to_dict("records"):
@@ -59,6 +59,8 @@ def holter_command(
     channel: Optional[str] = typer.Option(None, "--channel", help="Read only this channel (exact name or lead name, e.g. II); default: every ECG channel by the documented rule (docs/formats.md)."),
     fs: Optional[float] = typer.Option(None, "--fs", help="Sampling rate (Hz) of inputs that do not store it (plain CSV); ignored for the others."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch threads (default: the cores this process may use minus one for the rhythm-evidence thread, at least 1)."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Conformal miss rate per class, e.g. 0.05: a prediction set per 10-s window (hECG cells; conformal_set and referral_reason in windows.csv, counts in summary.json and the timeline)."),
+    max_referral: Optional[float] = typer.Option(None, "--max-referral", help="With --alpha: the share of windows the service can review; says per recording whether --alpha fits it and, if not, the smallest alpha that does."),
 ) -> int:
     """Holter analysis: AF episodes, burden (overall and per hour), unanalysable time by reason, review windows."""
     from ecgshift.batch import collect_inputs
@@ -69,11 +71,18 @@ def holter_command(
 
     if executor not in EXECUTORS:
         raise EcgShiftError(f"--executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+    from ecgshift.cli._conformal import check_conformal_options, require_conformal
+
+    check_conformal_options(alpha, max_referral)
     try:
         config = HolterConfig(mc=mc, mc_scope="full" if full_mc else "head", decision="fusion" if fusion else "network", channel=channel,
-                              threads=threads)
+                              threads=threads, alpha=alpha, max_referral=max_referral)
     except ValueError as exc:
         raise EcgShiftError(f"--mc {mc}: {exc}") from None
+    if alpha is not None:
+        from ecgshift.predictor import load_model
+
+        require_conformal(load_model(model_dir))
     if fs is not None and not (fs > 0 and fs < float("inf")):
         raise EcgShiftError(f"--fs must be a positive number of Hz, not {fs:g}")
     inputs = collect_inputs(records)

@@ -185,6 +185,7 @@ def predict_command(
 ) -> int:
     """Predict AF vs SR with uncertainty, predicted modality and shift score for each recording."""
     from ecgshift.batch import collect_inputs, predict_paths
+    from ecgshift.cli._conformal import check_conformal_options, require_conformal
     from ecgshift.predictor import load_model
     from ecgshift.rhythm.fusion import default_fusion
 
@@ -193,14 +194,15 @@ def predict_command(
     if modality not in MODALITIES:
         raise EcgShiftError(f"--modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
     config = pipeline_options(mc=mc, full_mc=full_mc, rhythm=rhythm, channel=channel, threads=threads)
-    _check_conformal_options(alpha, max_referral, windows)
+    check_conformal_options(alpha, max_referral)
+    if alpha is not None and windows:
+        raise EcgShiftError("--alpha applies to record rows (the calibration is per recording for tECG and rECG): drop --windows")
     check_output_file(out)
     if report is not None:
         check_output_folder(report)
     model = load_model(model_dir)
-    if alpha is not None and model.conformal is None:
-        raise EcgShiftError(f"{model.source}: this model has no conformal calibration (no conformal.json; write one with "
-                            "`python scripts/conformal_calibrate.py --model DIR`), so --alpha cannot be applied")
+    if alpha is not None:
+        require_conformal(model)
     inputs = collect_inputs(paths)
     if not inputs:
         raise EcgShiftError(f"{', '.join(map(str, paths))}: no recordings found (.hea, .edf, .csv …)")
@@ -231,23 +233,6 @@ def predict_command(
     if code:
         raise typer.Exit(code)  # some input was not done (also under CliRunner / standalone click, which ignore return values)
     return 0
-
-
-def _check_conformal_options(alpha, max_referral, windows: bool) -> None:
-    """--alpha in (0, 1), --max-referral in [0, 1] and only with --alpha, record rows only: one-line usage errors."""
-    from ecgshift.conformal import check_alpha, check_budget
-
-    try:
-        if alpha is not None:
-            check_alpha(alpha)
-        if max_referral is not None:
-            check_budget(max_referral)
-    except ValueError as exc:
-        raise EcgShiftError(str(exc)) from None
-    if max_referral is not None and alpha is None:
-        raise EcgShiftError("--max-referral needs --alpha (the guarantee whose referrals it budgets)")
-    if alpha is not None and windows:
-        raise EcgShiftError("--alpha applies to record rows (the calibration is per recording for tECG and rECG): drop --windows")
 
 
 def _show_budget(frame, model, *, alpha: float, max_referral: float) -> None:

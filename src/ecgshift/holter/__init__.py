@@ -8,6 +8,7 @@ from ecgshift.holter.analysis import (
     QUALITY_REASONS,
     WINDOW_COLUMNS,
     HolterConfig,
+    HolterConformal,
     HolterEvaluation,
     HolterResult,
     TimeAccount,
@@ -15,7 +16,8 @@ from ecgshift.holter.analysis import (
     decide,
     evaluate_reference,
     redecide,
+    with_conformal,
 )
 
-__all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
-           "analyse_holter", "decide", "redecide", "evaluate_reference"]
+__all__ = ["HolterConfig", "HolterConformal", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
+           "analyse_holter", "decide", "redecide", "evaluate_reference", "with_conformal"]

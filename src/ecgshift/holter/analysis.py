@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -53,8 +53,11 @@ from ecgshift.rhythm.burden import AFTime, windows_af_time
 from ecgshift.rhythm.episodes import Episode, burden_per_hour, covered_fraction, episodes_from_intervals
 from ecgshift.rhythm.fusion import RHYTHM_FEATURES, RhythmFusion, default_fusion
 
-__all__ = ["HolterConfig", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
-           "analyse_holter", "decide", "redecide", "evaluate_reference"]
+if TYPE_CHECKING:
+    from ecgshift.conformal import BudgetCheck
+
+__all__ = ["HolterConfig", "HolterConformal", "HolterResult", "HolterEvaluation", "TimeAccount", "QUALITY_REASONS", "WINDOW_COLUMNS",
+           "analyse_holter", "decide", "redecide", "evaluate_reference", "with_conformal"]
 
 #: Per-window columns of :attr:`HolterResult.windows`.
 WINDOW_COLUMNS = ("start_s", "end_s", "quality", "p_af", "std", "entropy", "mutual_info", "shift_score", "p_af_fused",
@@ -86,10 +89,20 @@ class HolterConfig:
     rr_overrides: bool = True
     channel: str | None = None  # read only this channel (see ecgshift.io.read)
     threads: int | None = None  # torch threads (None: ecgshift.threads.default_torch_threads)
+    alpha: float | None = None  # conformal miss rate per class: a prediction set per window (HolterResult.conformal)
+    max_referral: float | None = None  # with alpha: the share of windows the service can review (a BudgetCheck)
 
     def __post_init__(self) -> None:
+        from ecgshift.conformal import check_alpha, check_budget
+
         if self.decision not in ("fusion", "network"):
             raise ValueError(f"decision must be fusion or network, not {self.decision!r}")
+        if self.alpha is not None:
+            check_alpha(self.alpha)
+        if self.max_referral is not None:
+            if self.alpha is None:
+                raise ValueError("max_referral needs alpha (the guarantee whose referrals it budgets)")
+            check_budget(self.max_referral)
         self.pipeline()  # mc, mc_scope, chunk_s checked there
 
     def pipeline(self) -> PipelineConfig:
@@ -110,6 +123,22 @@ class TimeAccount:
     @property
     def accounted_s(self) -> float:
         return self.analysed_s + sum(self.unanalysable_s.values())
+
+
+@dataclass(frozen=True)
+class HolterConformal:
+    """The conformal sets of a recording's analysed windows at level ``alpha`` (hECG window cells of the model's
+    ``conformal.json``, on the network's p(AF); the sets and reasons per window are ``windows.conformal_set`` /
+    ``windows.referral_reason``). ``sets``: windows per set label (AF, SR, AF+SR = uncertain, none = looks like
+    neither); ``reasons``: windows per referral reason; ``referral_rate``: share of analysed windows whose set is not
+    one class; ``budget``: the check against ``max_referral`` (None without one)."""
+
+    alpha: float
+    n_windows: int
+    sets: dict[str, int]
+    reasons: dict[str, int]
+    referral_rate: float
+    budget: BudgetCheck | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +177,7 @@ class HolterResult:
     beats_s: np.ndarray | None = None  # R-peak times found for the rhythm evidence (None without it)
     ectopic_s: np.ndarray | None = None  # … of them, the ectopic beats
     af: AFTime | None = None  # AF time, burden interval, runs, episodes, verdict and class (ecgshift.rhythm.burden.af_time)
+    conformal: HolterConformal | None = None  # the windows' conformal sets (config.alpha), None without alpha
 
     @property
     def duration_s(self) -> float:
@@ -221,7 +251,39 @@ def analyse_holter(path: str | Path, *, model, config: HolterConfig = HolterConf
         start_time=meta.start_time,
     )
     result = redecide(result, fusion=_resolve_fusion(fusion, config))
+    if config.alpha is not None:
+        result = with_conformal(result, model=model, alpha=config.alpha, max_referral=config.max_referral)
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+def with_conformal(result: HolterResult, *, model, alpha: float, max_referral: float | None = None) -> HolterResult:
+    """``result`` with a conformal set and referral reasons per window (columns ``conformal_set``, ``referral_reason``)
+    and their counts (:class:`HolterConformal`): the hECG window cells of ``model.conformal`` at level ``alpha`` on the
+    network's p(AF) — the unit and score the hECG calibration was made on (:mod:`ecgshift.conformal`). Windows the
+    quality gate excluded get no set and the reason ``quality``. A model without conformal calibration: ValueError."""
+    from ecgshift.conformal import REASON_SEPARATOR, REFERRAL_REASONS, check_alpha, prediction_sets, referral_budget, referral_reasons
+
+    alpha = check_alpha(alpha)
+    if model.conformal is None:
+        raise ValueError(f"model {model.source or '(in memory)'} has no conformal calibration, so alpha cannot be applied")
+    w = result.windows.copy()
+    ok = w["quality"].to_numpy() == "ok"
+    p = w["p_af"].to_numpy(float)
+    sets = prediction_sets(model.conformal, p[ok], "hecg", alpha=alpha)
+    labels = np.full(len(w), "", dtype=object)
+    uncertain, neither = np.zeros(len(w), bool), np.zeros(len(w), bool)
+    labels[ok], uncertain[ok], neither[ok] = sets.label, sets.uncertain, sets.neither
+    shift = np.nan_to_num(w["shift_score"].to_numpy(float), nan=-np.inf)
+    w["conformal_set"] = labels
+    w["referral_reason"] = referral_reasons(uncertain=uncertain, neither=neither, unlike_training=ok & (shift > model.referral.shift_score),
+                                            quality=~ok)
+    reasons = {r: int(sum(r in str(v).split(REASON_SEPARATOR) for v in w["referral_reason"])) for r in REFERRAL_REASONS}
+    budget = None
+    if max_referral is not None and ok.any():
+        budget = referral_budget(model.conformal, p[ok], "hecg", alpha=alpha, max_referral=max_referral)
+    summary = HolterConformal(alpha=alpha, n_windows=int(ok.sum()), sets={k: int((sets.label == k).sum()) for k in ("AF", "SR", "AF+SR", "none")},
+                              reasons=reasons, referral_rate=float(sets.refer.mean()) if ok.any() else float("nan"), budget=budget)
+    return dataclasses.replace(result, windows=w, conformal=summary)
 
 
 def _resolve_fusion(fusion: RhythmFusion | None, config: HolterConfig) -> RhythmFusion | None:

@@ -20,14 +20,15 @@ from ecgshift.clock import clock_text
 from ecgshift.holter.analysis import HolterResult
 from ecgshift.rhythm.burden import UNDETERMINED_ABOVE
 
-__all__ = ["EPISODE_COLUMNS", "WINDOWS_CSV_COLUMNS", "episodes_frame", "windows_frame", "summary_dict", "summary_row",
+__all__ = ["EPISODE_COLUMNS", "WINDOWS_CSV_COLUMNS", "episodes_frame", "windows_frame", "summary_dict", "summary_row", "conformal_dict",
            "write_episodes_csv", "write_windows_csv", "write_summary_json", "write_episode_annotations", "write_outputs"]
 
 EPISODE_COLUMNS = ("episode", "start_s", "end_s", "duration_s", "start_hms", "end_hms", "start_clock", "end_clock",
                    "mean_p_af", "mean_entropy", "review_windows", "rr_af_calls", "rr_non_af_calls")
-#: Columns of ``windows.csv`` (``reference`` only with reference annotations: AF, non-AF or mixed by the 90 % rule).
+#: Columns of ``windows.csv`` (``reference`` only with reference annotations: AF, non-AF or mixed by the 90 % rule;
+#: ``conformal_set`` / ``referral_reason`` only with a conformal level, ``HolterConfig.alpha``).
 WINDOWS_CSV_COLUMNS = ("start_s", "end_s", "quality", "p_af", "p_af_decided", "is_af", "af_fraction", "entropy", "review",
-                       "shift_score", "decided_by", "in_episode", "reference")
+                       "shift_score", "decided_by", "in_episode", "reference", "conformal_set", "referral_reason")
 def _hms(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -86,6 +87,7 @@ def summary_dict(result: HolterResult) -> dict:
         "rr_second_opinion": {c: int((review.rr_call == c).sum()) for c in ("AF", "non-AF", "no call")},
         "episodes": [{k: _num(v) for k, v in row.items()} for row in episodes_frame(result).to_dict("records")],
         "burden_per_hour": [{k: _num(v) for k, v in row.items()} for row in result.burden_per_hour.to_dict("records")],
+        "conformal": conformal_dict(result),
         "problems": list(result.problems), "seconds": round(result.seconds, 3),
         "config": _config_items(result.config),
     }
@@ -102,6 +104,23 @@ def summary_dict(result: HolterResult) -> dict:
             "reference_class": ev.reference_class, "detected_class": ev.detected_class,
         }
     return out
+
+
+def conformal_dict(result: HolterResult) -> dict | None:
+    """The conformal block of summary.json (None without ``HolterConfig.alpha``): α, what it covers, windows per set
+    and per referral reason, the referral rate and the budget check."""
+    c = result.conformal
+    if c is None:
+        return None
+    budget = None
+    if c.budget is not None:
+        b = c.budget
+        budget = {"max_referral": _num(b.max_referral), "holds": bool(b.holds), "broken": b.broken or None, "excess": _num(b.excess),
+                  "alpha_fit": _num(b.alpha_fit), "coverage_fit": _num(b.coverage_fit), "referral_rate_fit": _num(b.referral_rate_fit),
+                  "text": str(b).replace("recordings", "windows")}
+    return {"alpha": _num(c.alpha), "unit": "10-s window, hECG cells (network p(AF))", "guarantee": f"per-class coverage >= {1 - c.alpha:g} "
+            "for windows like the hECG calibration windows (exchangeable); not under device shift",
+            "n_windows": c.n_windows, "sets": c.sets, "referral_reasons": c.reasons, "referral_rate": _num(c.referral_rate), "budget": budget}
 
 
 def _af_block(result: HolterResult) -> dict:
@@ -128,6 +147,11 @@ def summary_row(result: HolterResult) -> dict:
     row.update({k: s[k] for k in _AF_ROW_KEYS if k in s})
     row.update({f"unanalysable_{k}_s": v for k, v in s["unanalysable_s"].items()})
     row.update({f"rr_{k.replace(' ', '_').replace('-', '_')}": v for k, v in s["rr_second_opinion"].items()})
+    if s["conformal"] is not None:
+        c = s["conformal"]
+        row.update({"alpha": c["alpha"], "conformal_referral_rate": c["referral_rate"], "conformal_uncertain_windows": c["sets"]["AF+SR"],
+                    "conformal_neither_windows": c["sets"]["none"],
+                    "referral_budget": "" if c["budget"] is None else ("holds" if c["budget"]["holds"] else f"broken by {100 * c['budget']['excess']:.1f} points")})
     for key, value in s.get("reference", {}).items():
         row[f"ref_{key}"] = value
     row["problems"] = " | ".join(result.problems)
@@ -147,7 +171,7 @@ def windows_frame(result: HolterResult) -> pd.DataFrame:
         frame["reference"] = ""
     for column in WINDOWS_CSV_COLUMNS:
         if column not in frame:
-            frame[column] = np.nan
+            frame[column] = "" if column in ("conformal_set", "referral_reason") else np.nan
     return frame[list(WINDOWS_CSV_COLUMNS)]
 
 

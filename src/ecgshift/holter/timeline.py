@@ -235,6 +235,19 @@ def _burden_rows(result: HolterResult) -> list[tuple[str, str]]:
             ("verdict / record class", f"{af.verdict} / {af.record_class}")]
 
 
+def _conformal_rows(summary: dict) -> list[tuple[str, str]]:
+    """The conformal lines of the timeline's summary (none without a conformal level)."""
+    c = summary["conformal"]
+    if c is None:
+        return []
+    rows = [(f"conformal sets at alpha {c['alpha']:g} (hECG windows)", ", ".join(f"{k} {v}" for k, v in c["sets"].items())),
+            ("windows referred by the sets", f"{100 * c['referral_rate']:.1f} %" if c["referral_rate"] is not None else "n/a"),
+            ("referral reasons (windows)", ", ".join(f"{k} {v}" for k, v in c["referral_reasons"].items() if v) or "none")]
+    if c["budget"] is not None:
+        rows.append(("referral budget", c["budget"]["text"]))
+    return rows
+
+
 def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
     """The self-contained HTML timeline of one recording."""
     path = Path(path)
@@ -247,6 +260,7 @@ def write_timeline_html(result: HolterResult, path: str | Path) -> Path:
         *_burden_rows(result),
         ("AF episodes (≥ 30 s)", str(len(result.episodes))), ("windows for review (entropy above threshold)", str(s["n_review_windows"])),
         ("RR second opinion on review windows", ", ".join(f"{k} {v}" for k, v in s["rr_second_opinion"].items())),
+        *_conformal_rows(s),
         ("model", result.model or "(in memory)"),
     ], columns=["", "value"])
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Holter AF timeline: {html.escape(result.record_id)}</title>",
