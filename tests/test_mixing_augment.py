@@ -13,9 +13,12 @@ from ecgshift.augment import (
     Augmenter,
     add_noise,
     amplitude_scale,
+    band_limit,
     baseline_wander,
     beat_resample,
+    emg_noise,
     invert,
+    quantize,
     time_shift,
 )
 from ecgshift.mixing import draw_mix, parse_mix
@@ -175,6 +178,9 @@ STEPS = {
     "time_shift": time_shift,
     "invert": invert,
     "beat_resample": beat_resample,
+    "band_limit": band_limit,
+    "emg_noise": emg_noise,
+    "quantize": quantize,
 }
 
 
@@ -186,7 +192,8 @@ def test_augmentation_keeps_shape_dtype_and_finite_values(name: str, batch: np.n
     assert np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", ["add_noise", "baseline_wander", "amplitude_scale", "time_shift", "beat_resample"])
+@pytest.mark.parametrize("name", ["add_noise", "baseline_wander", "amplitude_scale", "time_shift", "beat_resample", "band_limit",
+                                  "emg_noise", "quantize"])
 def test_augmentation_changes_the_windows(name: str, batch: np.ndarray) -> None:
     out = STEPS[name](batch.copy(), FS, np.random.default_rng(0))
     assert not np.allclose(out, batch)
@@ -270,3 +277,29 @@ def test_beat_resample_on_a_real_cinc_window_keeps_length_and_changes_beats() ->
         assert np.abs(resampled).max() <= 1.15 * np.abs(original).max() + 1e-5
         # each RR interval changes by at most 10 %: the window holds about as many beats as before
         assert abs(_count_beats(resampled[0], windows.fs) - _count_beats(original[0], windows.fs)) <= 2
+
+
+def _power_above(x: np.ndarray, hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x, axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(x.shape[-1], 1 / FS)
+    return float(spectrum[..., freqs > hz].sum() / spectrum.sum())
+
+
+def test_band_limit_removes_power_above_its_low_pass_corner(batch: np.ndarray) -> None:
+    noisy = batch + 0.5 * np.random.default_rng(1).standard_normal(batch.shape).astype(np.float32)
+    out = band_limit(noisy, FS, np.random.default_rng(0), low_pass_hz=(15.0, 15.0))
+    assert _power_above(out, 25.0) < 0.1 * _power_above(noisy, 25.0)
+
+
+def test_emg_noise_adds_high_frequency_power_only(batch: np.ndarray) -> None:
+    out = emg_noise(batch, FS, np.random.default_rng(0), std=0.5)
+    added = out - batch
+    assert _power_above(added, 10.0) > 0.9 and np.abs(added).max() > 0
+
+
+def test_quantize_leaves_each_window_on_a_grid_of_steps_of_at_least_0_01(batch: np.ndarray) -> None:
+    out = quantize(batch, FS, np.random.default_rng(0), max_step=0.1)
+    for before, window in zip(batch[:, 0, :], out[:, 0, :]):
+        levels = np.unique(window)
+        assert len(levels) <= (levels[-1] - levels[0]) / 0.01 + 1 < len(np.unique(before))
+        assert np.abs(window - before).max() <= 0.05 + 1e-5  # rounding moves a sample by at most half a step

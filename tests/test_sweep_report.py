@@ -152,6 +152,8 @@ def test_report_is_self_contained_and_renders_in_a_headless_browser(quick_sweep,
     for finding in assess_findings(out):
         assert finding.status in {"reproduced", "partly", "not reproduced", "not tested"}
         assert finding.status in text
+    results_table = text[text.index("id='table-results'"):]
+    assert "balanced_accuracy" in results_table[: results_table.index("</table>")]  # beside accuracy: the reference's measure
     if not CHROMIUM.exists():
         pytest.skip("chromium not installed (apt-get install -y chromium)")
     shot = tmp_path / "shot.png"
