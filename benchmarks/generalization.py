@@ -84,7 +84,7 @@ def seen_datasets(run_dir: Path | None, model) -> tuple[str, ...]:
     """The datasets a run was trained on: its ``training_datasets.json``, else the shipped pool of its mix's modalities."""
     if run_dir is not None and (run_dir / SEEN_FILE).exists():
         return tuple(json.loads((run_dir / SEEN_FILE).read_text())["datasets"])
-    modalities = {k for k, v in parse_mix(model.config.get("mix", "")).items() if v > 0}
+    modalities = {k for k, v in parse_mix(model.config.mix).items() if v > 0}
     return tuple(name for name in TRAINING_DATASETS if dataset_class(name).modality in modalities)
 
 
@@ -104,9 +104,9 @@ def predict_dataset(model, dataset, rows: pd.DataFrame, *, mc: int, fusion, log)
     parts, window_s, af_threshold = [], model.harmonize.window_s, model.harmonize.af_threshold
     started = time.perf_counter()
     for i, row in enumerate(rows.itertuples(index=False)):
-        result = predict_path(model, dataset.root / row.path, mc=mc, fast=True, fusion=fusion)
-        if result.error is not None:
-            parts.append(pd.DataFrame({"record_id": [row.record_id], "status": [f"rejected: {result.error}"]}))
+        result = predict_path(model, dataset.root / row.path, mc=mc, fusion=fusion)  # head-only MC, as `ecgshift predict`
+        if result.analysis is None:
+            parts.append(pd.DataFrame({"record_id": [row.record_id], "status": [result.status]}))
             continue
         pred = result.predictions
         labels = np.full(len(pred), row.label, dtype=object)
@@ -119,7 +119,7 @@ def predict_dataset(model, dataset, rows: pd.DataFrame, *, mc: int, fusion, log)
             "record_id": row.record_id, "status": "ok", "start_s": pred.start_s, "end_s": pred.start_s + window_s,
             "p_af": pred.p_af, "threshold": pred.threshold, "window_label": labels, "record_label": row.label,
             "record_af_share": float(row.af_s / row.duration_s) if "af_s" in rows.columns and row.duration_s > 0 else float(row.label == "AF"),
-            "decided_by": pred.decided_by, "excluded": len(result.excluded_start_s),
+            "decided_by": pred.decided_by, "excluded": len(result.excluded),
         }))
         if (i + 1) % 100 == 0 or i + 1 == len(rows):
             log(f"  {dataset.name}: {i + 1}/{len(rows)} records, {time.perf_counter() - started:.0f} s")

@@ -1,4 +1,4 @@
-"""The scoring helpers of ``benchmarks/generalization.py`` on synthetic window tables (no model, no data)."""
+"""The scoring helpers of ``benchmarks/generalization.py`` on synthetic window tables, and its predict step on real records."""
 
 from __future__ import annotations
 
@@ -57,3 +57,27 @@ def test_lodo_plans_leave_out_each_dataset_once_and_add_a_tecg_specialist() -> N
         if name.startswith("without-"):
             assert name.removeprefix("without-") not in datasets and len(datasets) == len(gen.LODO_POOL) - 1
     assert plans["tecg-only"] == (("cinc2017",), {"tecg": 1.0})
+
+
+def test_the_shipped_model_saw_the_three_training_datasets_and_not_the_second_recorder() -> None:
+    from ecgshift.predictor import load_model
+
+    seen = gen.seen_datasets(None, load_model(None))
+    assert set(seen) == {"cinc2017", "ptbxl", "mitdb"}
+
+
+@pytest.mark.integration
+def test_the_benchmark_predicts_real_aftdb_records_the_way_predict_does(shared_data: Path) -> None:
+    from ecgshift.batch import predict_path
+    from ecgshift.datasets import load_dataset
+    from ecgshift.predictor import load_model
+
+    model = load_model(None)
+    dataset = load_dataset("aftdb", data_root=shared_data)
+    rows = dataset.describe().head(2)
+    table = gen.predict_dataset(model, dataset, rows, mc=2, fusion=None, log=lambda _: None)
+    assert set(table.record_id) == set(rows.record_id) and (table.status == "ok").all()
+    assert (table.window_label == "AF").all() and table.decided_by.eq("network").all()
+    direct = predict_path(model, dataset.root / rows.path.iloc[0], mc=2)
+    mine = table[table.record_id == rows.record_id.iloc[0]]
+    np.testing.assert_allclose(mine.p_af.to_numpy(), direct.predictions.p_af, atol=1e-6)
