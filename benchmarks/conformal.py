@@ -8,6 +8,8 @@ shift: the second Holter recorder (aftdb all AF, afpdb no AF) through ``ecgshift
 scored against the hECG cells. Nothing here is fitted on test.
 
     python benchmarks/conformal.py [--model RUN] [--mc 20] [--work /tmp/conformal]
+
+Predictions are cached in ``--work/<hash of the weights and config>-mc<T>``.
 """
 
 from __future__ import annotations
@@ -32,8 +34,20 @@ from ecgshift.conformal import (  # noqa: E402
     venn_abers,
 )
 from ecgshift.evaluation import cluster_estimate, expected_calibration_error  # noqa: E402
-from ecgshift.predictor import load_model  # noqa: E402
+from ecgshift.predictor import default_model_path, load_model  # noqa: E402
 from ecgshift.rhythm.fusion import default_fusion  # noqa: E402
+
+
+def prediction_key(model, *, mc: int) -> str:
+    """The cache folder name of a model's predictions: a hash of its weights and config, and the MC passes — so a
+    retrained or replaced model never reads another model's cached predictions."""
+    import hashlib
+
+    folder = Path(model.source) if model.source else default_model_path()
+    digest = hashlib.sha256()
+    for name in ("model.safetensors", "config.json"):
+        digest.update((folder / name).read_bytes())
+    return f"{digest.hexdigest()[:12]}-mc{mc}"
 
 
 def scored_units(model, args, log) -> pd.DataFrame:
@@ -280,10 +294,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20, help="random halvings of validation for the calibration comparison")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     model = load_model(args.model)
+    args.work = args.work / prediction_key(model, mc=args.mc)  # cached predictions belong to these weights and this T
+    args.work.mkdir(parents=True, exist_ok=True)
     units = scored_units(model, args, log)
     shifted = shifted_windows(model, args, log)
     if args.score_only:

@@ -1,7 +1,7 @@
 """Generalization: models scored on every waveform dataset the way `ecgshift predict` runs them, unseen sets beside seen ones.
 
     python benchmarks/generalization.py [--runs shipped name=RUN_DIR ...] [--out DIR] [--mc 20]
-    python benchmarks/generalization.py --train-lodo DIR [--budget 12000] [--epochs 50]
+    python benchmarks/generalization.py --train-lodo DIR [--budget 12000] [--epochs 50] [--only without-aftdb ...]
 
 Scoring (every run, every dataset in :data:`WAVEFORM_DATASETS`)
 --------------------------------------------------------------
@@ -326,7 +326,13 @@ def train_lodo(args) -> None:
     cache = cache_root(args.cache_dir)
     config = HarmonizeConfig()  # the shipped model's windows
     per_dataset = {}
-    for run_name, (datasets, mix) in lodo_plans().items():
+    plans = lodo_plans()
+    unknown = sorted(set(args.only or ()) - set(plans))
+    if unknown:
+        raise SystemExit(f"--only: unknown plan(s) {', '.join(unknown)}; plans: {', '.join(plans)}")
+    for run_name, (datasets, mix) in plans.items():
+        if args.only and run_name not in args.only:
+            continue
         run_dir = args.train_lodo / run_name
         if (run_dir / "model.safetensors").exists():
             print(f"{run_name}: already trained in {run_dir}")
@@ -362,6 +368,7 @@ def main() -> None:
     p.add_argument("--train-lodo", type=Path, default=None, help="train the leave-one-dataset-out runs into this folder, then stop")
     p.add_argument("--budget", type=int, default=0, help="--train-lodo: windows per epoch (default: the recipe's)")
     p.add_argument("--epochs", type=int, default=0, help="--train-lodo: epochs (default: the recipe's)")
+    p.add_argument("--only", nargs="+", default=None, help="--train-lodo: train only these plans, e.g. without-aftdb tecg-only")
     args = p.parse_args()
     if args.train_lodo is not None:
         train_lodo(args)
