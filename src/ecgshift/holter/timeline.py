@@ -29,9 +29,11 @@ from ecgshift.holter.report import _hms, episodes_frame, summary_dict
 __all__ = ["MAX_EPISODE_STRIPS", "MAX_REVIEW_STRIPS", "timeline_figures", "strip_table", "strips_html", "write_timeline_html"]
 
 #: Episodes whose onset and offset get an ECG strip in the timeline (the first ones in time; all are in episodes.csv).
-MAX_EPISODE_STRIPS = 20
+#: Each strip costs ~0.2 s to render (PNG at 120 dpi): 20 episodes + 12 review strips were ~10 s of a 24-h
+#: `ecgshift holter` run (2026-12-02), so since then 10 + 8.
+MAX_EPISODE_STRIPS = 10
 #: Review windows (entropy above the threshold) that get a strip: the most uncertain ones.
-MAX_REVIEW_STRIPS = 12
+MAX_REVIEW_STRIPS = 8
 #: Seconds of ECG on each side of an episode onset or offset in its strip (a 10-s strip, like one window).
 STRIP_HALF_S = 5.0
 _REASON_COLOURS = {"gap": "#9e9e9e", "flat": "#616161", "saturated": "#8d6e63", "noise": "#bdbdbd",
