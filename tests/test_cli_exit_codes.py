@@ -152,3 +152,20 @@ def test_holter_with_alpha_gives_each_window_a_set_and_counts_them_in_the_summar
     assert row.alpha == 0.05 and row.referral_budget == ("holds" if budget["holds"] else f"broken by {100 * budget['excess']:.1f} points")
     timeline = (tmp_path / "h" / "mitdb202_1000s" / "timeline.html").read_text()
     assert "conformal sets at alpha 0.05" in timeline and "referral budget" in timeline
+
+
+def test_predict_report_with_alpha_shows_the_same_set_and_reasons_as_the_csv(tmp_path: Path, monkeypatch, capsys) -> None:
+    import html
+
+    import pandas as pd
+
+    record = sample_folder() / "tecg" / "A00005.hea"
+    monkeypatch.setattr(sys, "argv", ["ecgshift", "predict", str(record), "--mc", "2", "--alpha", "0.05", "--out", str(tmp_path / "p.csv"),
+                                      "--report", str(tmp_path / "pages")])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 0
+    row = pd.read_csv(tmp_path / "p.csv", keep_default_na=False).iloc[0]
+    page = html.unescape(next((tmp_path / "pages").glob("*.html")).read_text())
+    assert f"conformal set at alpha 0.05: <b>{row.conformal_set}</b>" in page
+    assert (f"referral reasons: {row.referral_reason}" in page) if row.referral_reason else ("no referral reason" in page)

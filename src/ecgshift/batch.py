@@ -205,6 +205,15 @@ def add_conformal(frame: pd.DataFrame, model, *, alpha: float) -> pd.DataFrame:
     return out
 
 
+def conformal_of(model, result: PathPrediction, *, alpha: float, given_modality: str = "unknown") -> tuple[str, str]:
+    """One recording's conformal set label and referral reasons at level ``alpha``: its record row through
+    :func:`add_conformal` (the rule of ``ecgshift predict --alpha``, used by the per-recording report)."""
+    base = {"record": Path(result.path).stem, "path": str(result.path), "given_modality": given_modality}
+    row = _record_row(model, result, base) if result.analysis is not None else {**base, "status": result.status}
+    frame = add_conformal(pd.DataFrame([row]).reindex(columns=list(dict.fromkeys([*row, *RECORD_COLUMNS]))), model, alpha=alpha)
+    return str(frame["conformal_set"].iloc[0]), str(frame["referral_reason"].iloc[0])
+
+
 def _window_rows(result: PathPrediction, base: dict) -> list[dict]:
     predictions, reference, start_time = result.predictions, result.reference, result.analysis.start_time
     rows = [{**base, "status": DONE, "predicted_modality": row.pop("modality"), **row, "n_windows": 1,

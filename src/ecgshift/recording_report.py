@@ -190,9 +190,10 @@ def _overview_table(result, model) -> pd.DataFrame:
     return pd.DataFrame(items, columns=["", "value"])
 
 
-def recording_report_html(result, *, model) -> str:
+def recording_report_html(result, *, model, alpha: float | None = None, given_modality: str = "unknown") -> str:
     """The page of one :class:`~ecgshift.batch.PathPrediction` (see the module docstring); ``model``: the
-    :class:`~ecgshift.predictor.EcgShiftModel` that predicted it (its referral rule and name)."""
+    :class:`~ecgshift.predictor.EcgShiftModel` that predicted it (its referral rule and name). With ``alpha``: the
+    recording's conformal set and referral reasons at that level (``ecgshift predict --alpha``'s columns)."""
     name = Path(result.path).name
     head = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>ecgshift: {html.escape(name)}</title>"
             f"<style>{_STYLE}</style></head><body><h1>ecgshift: {html.escape(name)}</h1>"
@@ -205,6 +206,13 @@ def recording_report_html(result, *, model) -> str:
     parts.append("<h2>Referral</h2>")
     parts.append("<ul>" + "".join(f"<li class='refer'>{html.escape(r)}</li>" for r in reasons) + "</ul>" if reasons
                  else "<p>not referred: the call is certain and the recording looks like the training data.</p>")
+    if alpha is not None:
+        from ecgshift.batch import conformal_of
+
+        label, why = conformal_of(model, result, alpha=alpha, given_modality=given_modality)
+        shown = label or "not used (recordings of 5 min or more are labelled by their episodes)"
+        parts.append(f"<p class='conformal'>conformal set at alpha {alpha:g}: <b>{html.escape(shown)}</b>"
+                     f"{' · referral reasons: ' + html.escape(why) if why else ' · no referral reason'}</p>")
     if a.problems:
         parts += ["<h2>Problems</h2><ul>", *(f"<li>{html.escape(p)}</li>" for p in a.problems), "</ul>"]
     envelope = None
@@ -243,9 +251,9 @@ def recording_report_html(result, *, model) -> str:
     return "\n".join(parts)
 
 
-def write_recording_report(result, path: str | Path, *, model) -> Path:
+def write_recording_report(result, path: str | Path, *, model, alpha: float | None = None, given_modality: str = "unknown") -> Path:
     """:func:`recording_report_html` written to ``path`` (UTF-8)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(recording_report_html(result, model=model), encoding="utf-8")
+    path.write_text(recording_report_html(result, model=model, alpha=alpha, given_modality=given_modality), encoding="utf-8")
     return path

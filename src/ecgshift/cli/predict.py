@@ -213,7 +213,7 @@ def predict_command(
         pages = dict(zip(map(str, inputs), report_paths(inputs, report)))
 
         def on_result(result) -> None:
-            write_recording_report(result, pages[str(result.path)], model=model)
+            write_recording_report(result, pages[str(result.path)], model=model, alpha=alpha, given_modality=modality)
 
     with _progress() as progress:
         task = progress.add_task("predicting", total=len(inputs))
