@@ -146,8 +146,10 @@ def test_holter_with_alpha_gives_each_window_a_set_and_counts_them_in_the_summar
     assert summary["sets"] == {k: int((windows.conformal_set == k).sum()) for k in ("AF", "SR", "AF+SR", "none")}
     referred = (windows.conformal_set[ok] != "AF") & (windows.conformal_set[ok] != "SR")
     assert summary["referral_rate"] == pytest.approx(referred.mean(), abs=1e-6)  # summary.json keeps 6 decimals
+    assert summary["referral_reasons"] == {r: sum(r in v.split("; ") for v in windows.referral_reason) for r in REFERRAL_REASONS}
     budget = summary["budget"]
     assert budget["max_referral"] == 0.01 and budget["holds"] == (summary["referral_rate"] <= 0.01)
+    assert "of windows" in budget["text"] and "recordings" not in budget["text"]
     row = pd.read_csv(tmp_path / "h" / "holter_summary.csv", keep_default_na=False).iloc[0]
     assert row.alpha == 0.05 and row.referral_budget == ("holds" if budget["holds"] else f"broken by {100 * budget['excess']:.1f} points")
     timeline = (tmp_path / "h" / "mitdb202_1000s" / "timeline.html").read_text()

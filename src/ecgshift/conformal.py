@@ -248,6 +248,7 @@ class BudgetCheck:
     alpha_fit: float
     coverage_fit: float
     referral_rate_fit: float
+    unit: str = "recordings"  # what the shares count, in the text: recordings (predict) or windows (holter)
 
     @property
     def broken(self) -> str:
@@ -255,7 +256,7 @@ class BudgetCheck:
         return "" if self.holds else "max_referral"
 
     def __str__(self) -> str:
-        head = f"at alpha {self.alpha:g} the sets refer {self.referral_rate:.1%} of recordings"
+        head = f"at alpha {self.alpha:g} the sets refer {self.referral_rate:.1%} of {self.unit}"
         if self.holds:
             return f"{head}, within the referral budget {self.max_referral:.1%}"
         head += f", over the referral budget {self.max_referral:.1%} by {self.excess * 100:.1f} points"
@@ -275,9 +276,11 @@ def _candidate_alphas(calibration: ConformalCalibration, modalities) -> np.ndarr
     return np.unique(np.concatenate(out)) if out else np.zeros(0)
 
 
-def referral_budget(calibration: ConformalCalibration, p_af, modality, *, alpha: float, max_referral: float) -> BudgetCheck:
+def referral_budget(calibration: ConformalCalibration, p_af, modality, *, alpha: float, max_referral: float,
+                    unit: str = "recordings") -> BudgetCheck:
     """Check ``alpha`` against the service's reading capacity ``max_referral`` (share of units) on these predictions
-    (no labels needed). When the sets refer more, find the smallest α ≥ ``alpha`` whose sets fit."""
+    (no labels needed). When the sets refer more, find the smallest α ≥ ``alpha`` whose sets fit. ``unit``: what the
+    units are, for :meth:`BudgetCheck.__str__`."""
     alpha, max_referral = check_alpha(alpha), check_budget(max_referral)
     p = np.atleast_1d(np.asarray(p_af, float))
     if p.size == 0:
@@ -285,7 +288,7 @@ def referral_budget(calibration: ConformalCalibration, p_af, modality, *, alpha:
     modality = np.broadcast_to(np.asarray(modality, dtype=object), p.shape)
     rate = float(prediction_sets(calibration, p, modality, alpha=alpha).refer.mean())
     if rate <= max_referral + 1e-12:
-        return BudgetCheck(alpha, max_referral, rate, True, 0.0, alpha, 1 - alpha, rate)
+        return BudgetCheck(alpha, max_referral, rate, True, 0.0, alpha, 1 - alpha, rate, unit)
     fit, fit_rate = math.nan, math.nan
     for candidate in _candidate_alphas(calibration, dict.fromkeys(modality.tolist())):
         if candidate <= alpha:
@@ -294,7 +297,7 @@ def referral_budget(calibration: ConformalCalibration, p_af, modality, *, alpha:
         if r <= max_referral + 1e-12:
             fit, fit_rate = float(candidate), r
             break
-    return BudgetCheck(alpha, max_referral, rate, False, rate - max_referral, fit, 1 - fit, fit_rate)
+    return BudgetCheck(alpha, max_referral, rate, False, rate - max_referral, fit, 1 - fit, fit_rate, unit)
 
 
 def referral_reasons(*, uncertain=False, neither=False, unlike_training=False, quality=False, implausible_fs=False) -> np.ndarray:

@@ -261,7 +261,8 @@ def with_conformal(result: HolterResult, *, model, alpha: float, max_referral: f
     and their counts (:class:`HolterConformal`): the hECG window cells of ``model.conformal`` at level ``alpha`` on the
     network's p(AF) — the unit and score the hECG calibration was made on (:mod:`ecgshift.conformal`). Windows the
     quality gate excluded get no set and the reason ``quality``. A model without conformal calibration: ValueError."""
-    from ecgshift.conformal import REASON_SEPARATOR, REFERRAL_REASONS, check_alpha, prediction_sets, referral_budget, referral_reasons
+    from ecgshift.conformal import (IMPLAUSIBLE_FS, NEITHER, QUALITY, UNCERTAIN, UNLIKE_TRAINING, check_alpha, prediction_sets,
+                                    referral_budget, referral_reasons)
 
     alpha = check_alpha(alpha)
     if model.conformal is None:
@@ -273,14 +274,14 @@ def with_conformal(result: HolterResult, *, model, alpha: float, max_referral: f
     labels = np.full(len(w), "", dtype=object)
     uncertain, neither = np.zeros(len(w), bool), np.zeros(len(w), bool)
     labels[ok], uncertain[ok], neither[ok] = sets.label, sets.uncertain, sets.neither
-    shift = np.nan_to_num(w["shift_score"].to_numpy(float), nan=-np.inf)
+    unlike = ok & (np.nan_to_num(w["shift_score"].to_numpy(float), nan=-np.inf) > model.referral.shift_score)
     w["conformal_set"] = labels
-    w["referral_reason"] = referral_reasons(uncertain=uncertain, neither=neither, unlike_training=ok & (shift > model.referral.shift_score),
-                                            quality=~ok)
-    reasons = {r: int(sum(r in str(v).split(REASON_SEPARATOR) for v in w["referral_reason"])) for r in REFERRAL_REASONS}
+    w["referral_reason"] = referral_reasons(uncertain=uncertain, neither=neither, unlike_training=unlike, quality=~ok)
+    reasons = {IMPLAUSIBLE_FS: 0, QUALITY: int((~ok).sum()), UNLIKE_TRAINING: int(unlike.sum()), NEITHER: int(neither.sum()),
+               UNCERTAIN: int(uncertain.sum())}  # windows per reason, from the flags the reasons were written from
     budget = None
     if max_referral is not None and ok.any():
-        budget = referral_budget(model.conformal, p[ok], "hecg", alpha=alpha, max_referral=max_referral)
+        budget = referral_budget(model.conformal, p[ok], "hecg", alpha=alpha, max_referral=max_referral, unit="windows")
     summary = HolterConformal(alpha=alpha, n_windows=int(ok.sum()), sets={k: int((sets.label == k).sum()) for k in ("AF", "SR", "AF+SR", "none")},
                               reasons=reasons, referral_rate=float(sets.refer.mean()) if ok.any() else float("nan"), budget=budget)
     return dataclasses.replace(result, windows=w, conformal=summary)

@@ -117,7 +117,7 @@ def conformal_dict(result: HolterResult) -> dict | None:
         b = c.budget
         budget = {"max_referral": _num(b.max_referral), "holds": bool(b.holds), "broken": b.broken or None, "excess": _num(b.excess),
                   "alpha_fit": _num(b.alpha_fit), "coverage_fit": _num(b.coverage_fit), "referral_rate_fit": _num(b.referral_rate_fit),
-                  "text": str(b).replace("recordings", "windows")}
+                  "text": str(b)}
     return {"alpha": _num(c.alpha), "unit": "10-s window, hECG cells (network p(AF))", "guarantee": f"per-class coverage >= {1 - c.alpha:g} "
             "for windows like the hECG calibration windows (exchangeable); not under device shift",
             "n_windows": c.n_windows, "sets": c.sets, "referral_reasons": c.reasons, "referral_rate": _num(c.referral_rate), "budget": budget}
